@@ -1,0 +1,162 @@
+"""The two data types every part of angioseg passes around: `Video` and `LabelMap`.
+
+A video is a `(T, H, W)` float32 array in [0, 1] (bright = more X-ray transmission, so
+contrast-filled vessels are dark), with its frame rate, pixel spacing when known and a small
+metadata dict. A label map is a `(T, H, W)` integer array with a table id -> name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from angioseg.errors import InputError
+
+#: Default label table for angiography runs. 0 is always background.
+DEFAULT_LABELS: dict[int, str] = {0: "background", 1: "vessel", 2: "catheter"}
+
+# Metadata keys that could identify a patient are never stored (matched case-insensitively
+# after removing non-letters, so "Patient's Name", "patient_name" and "PatientName" all match).
+_IDENTIFYING_KEY = re.compile(
+    r"patient|birth|accession|institution|physician|operator|studyid|"
+    r"otherpatient|address|telephone|ethnic|medicalrecord|mrn",
+)
+
+
+def scrub_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return a copy of `metadata` without keys that could identify a patient.
+
+    Keys are compared after lower-casing and dropping every non-letter, so the DICOM keywords
+    (``PatientName``), attribute names (``Patient's Name``) and snake case all match.
+    """
+    if not metadata:
+        return {}
+    clean: dict[str, Any] = {}
+    for key, value in metadata.items():
+        normalised = re.sub(r"[^a-z]", "", str(key).lower())
+        if _IDENTIFYING_KEY.search(normalised):
+            continue
+        clean[str(key)] = value
+    return clean
+
+
+@dataclass
+class Video:
+    """An angiography run.
+
+    Attributes:
+        frames: `(T, H, W)` float32 in [0, 1]; 1 = full transmission (bright).
+        fps: frames per second, or None where the source does not say.
+        pixel_spacing: `(row, column)` spacing in mm, or None where unknown.
+        metadata: small dict of non-identifying facts (source kind, bit depth, modality...).
+            Keys that could identify a patient are removed on construction.
+    """
+
+    frames: np.ndarray
+    fps: float | None = None
+    pixel_spacing: tuple[float, float] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        frames = np.asarray(self.frames)
+        if frames.ndim == 2:
+            frames = frames[None]
+        if frames.ndim != 3:
+            raise InputError(f"a video must be (T, H, W); got an array of shape {frames.shape}")
+        if frames.shape[0] == 0 or frames.shape[1] == 0 or frames.shape[2] == 0:
+            raise InputError(f"a video must have at least one non-empty frame; got shape {frames.shape}")
+        if not np.issubdtype(frames.dtype, np.floating):
+            raise InputError(f"video frames must be floating point in [0, 1]; got {frames.dtype}")
+        frames = frames.astype(np.float32, copy=False)
+        if not np.isfinite(frames).all():
+            raise InputError("video frames contain NaN or infinite values")
+        low, high = float(frames.min()), float(frames.max())
+        if low < 0.0 or high > 1.0:
+            raise InputError(f"video frames must lie in [0, 1]; got values in [{low:.4g}, {high:.4g}]")
+        self.frames = frames
+        if self.fps is not None:
+            fps = float(self.fps)
+            if not np.isfinite(fps) or fps <= 0:
+                raise InputError(f"fps must be a positive number; got {self.fps!r}")
+            self.fps = fps
+        if self.pixel_spacing is not None:
+            spacing = tuple(float(s) for s in self.pixel_spacing)
+            if len(spacing) != 2 or min(spacing) <= 0:
+                raise InputError(f"pixel spacing must be two positive numbers; got {self.pixel_spacing!r}")
+            self.pixel_spacing = spacing  # type: ignore[assignment]
+        self.metadata = scrub_metadata(self.metadata)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.frames.shape)  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+
+@dataclass
+class LabelMap:
+    """Per-frame integer masks with their label table.
+
+    Attributes:
+        labels: `(T, H, W)` integer array; 0 = background.
+        label_table: id -> name for every id that may appear (0 included).
+    """
+
+    labels: np.ndarray
+    label_table: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+
+    def __post_init__(self) -> None:
+        labels = np.asarray(self.labels)
+        if labels.ndim == 2:
+            labels = labels[None]
+        if labels.ndim != 3:
+            raise InputError(f"a label map must be (T, H, W); got an array of shape {labels.shape}")
+        if labels.dtype == bool:
+            labels = labels.astype(np.uint8)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise InputError(f"label maps must be integer; got {labels.dtype}")
+        if labels.size and labels.min() < 0:
+            raise InputError("label maps must not contain negative labels")
+        self.labels = labels
+        self.label_table = {int(k): str(v) for k, v in self.label_table.items()}
+        self.label_table.setdefault(0, "background")
+        unknown = sorted(set(np.unique(labels).tolist()) - set(self.label_table))
+        if unknown:
+            raise InputError(f"label map holds ids {unknown} that its label table does not name")
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.labels.shape)  # type: ignore[return-value]
+
+    def binary(self, label: int | None = None) -> np.ndarray:
+        """`(T, H, W)` bool: pixels of `label`, or every foreground pixel when `label` is None."""
+        if label is None:
+            return self.labels > 0
+        return self.labels == label
+
+    def check_matches(self, video: Video) -> None:
+        """Raise InputError unless these masks have the video's frame count and frame size."""
+        if self.labels.shape != video.frames.shape:
+            raise InputError(
+                f"masks of shape {self.labels.shape} do not match the video's {video.frames.shape} (T, H, W)"
+            )
