@@ -1,0 +1,5 @@
+"""Segmentation methods behind one interface: `get(name, **options).segment(video)`."""
+
+from angioseg.methods.base import Segmentation, Segmenter, available, get, register, temporal_filter
+
+__all__ = ["Segmentation", "Segmenter", "available", "get", "register", "temporal_filter"]

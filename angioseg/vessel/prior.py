@@ -1,0 +1,223 @@
+"""DeNVeR-style vessel prior: Hessian vesselness -> one sequence-wide threshold -> cleaned masks.
+
+DeNVeR (Sec. 3.1 of its paper) preprocesses an angiography sequence in three steps: (1) a
+Hessian vesselness filter on the entire sequence, its output scaled to 0-255; (2) ONE Otsu
+threshold computed over the intensities of the whole sequence; (3) region growing to remove
+noise. Its authors' public code instead uses the Sato filter, a percentile threshold, and keeps
+the brightest connected component plus the components passing size, intensity and distance
+tests. Both are implemented here, as ``variant="paper"`` and ``variant="public"``.
+
+``variant="paper"`` (filter defaults to Frangi)
+    1. ``response = clip(raw / scale, 0, 1)`` with ``scale`` the ``scale_percentile``-th
+       percentile of the raw response over the whole sequence (default 100: the sequence
+       maximum, i.e. the paper's 0-255 scaling divided by 255).
+    2. ``threshold = skimage.filters.threshold_otsu(response)`` over all frames' pixels at
+       once (256 bins, as for 8-bit 0-255 data).
+    3. Region growing = 8-connected hysteresis per frame: seeds are pixels with
+       ``response > seed_threshold``, ``seed_threshold = min(seed_factor * threshold,
+       (threshold + max) / 2)`` (the cap keeps seeds when ``seed_factor * threshold`` would
+       exceed the brightest response); a pixel is kept when ``response > threshold`` and it is
+       8-connected, through such pixels, to a seed. Then components (8-connected, per frame)
+       smaller than ``min_size`` pixels are dropped.
+
+``variant="public"`` (filter defaults to Sato)
+    1. ``response = raw / sequence max``.
+    2. ``threshold`` = the ``percentile``-th percentile of the response over the whole sequence;
+       candidate pixels are ``response > threshold``.
+    3. Per frame, label 8-connected components; keep the *brightest* (highest mean response,
+       chosen among components of at least ``min_size`` pixels when there are any), then
+       repeatedly add every component with ``size >= min_size``, ``mean response >=
+       intensity_fraction * brightest mean`` and distance to the kept set ``<= max_distance``
+       (the smallest Euclidean distance between a pixel centre of the component and one of
+       the kept set; 8-adjacent components are 1 or sqrt(2) apart), until none is added.
+
+Sizes and distances are given for 512 x 512 frames and scaled to the actual frame: ``min_size``
+by the area ratio ``H * W / 512**2``, ``max_distance`` by ``sqrt`` of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+
+from angioseg.errors import InputError
+from angioseg.vessel.hessian import as_frames, frangi, sato
+
+__all__ = ["VesselnessResult", "vesselness_masks", "REFERENCE_SIZE"]
+
+#: Frame side (pixels) that the size and distance parameters refer to.
+REFERENCE_SIZE = 512
+_FILTERS = {"frangi": frangi, "sato": sato}
+_DEFAULT_FILTER = {"paper": "frangi", "public": "sato"}
+#: 8-connectivity within a frame, none across frames (for labelling a (T, H, W) stack at once).
+_EIGHT_IN_FRAME = np.zeros((3, 3, 3), dtype=bool)
+_EIGHT_IN_FRAME[1] = True
+
+
+@dataclass
+class VesselnessResult:
+    """Vesselness prior of a sequence.
+
+    Attributes:
+        response: `(T, H, W)` float32 in [0, 1], the normalised filter response (a soft map).
+        masks: `(T, H, W)` bool vessel masks.
+        threshold: the sequence-wide threshold on `response` (Otsu for "paper", the
+            percentile value for "public").
+        scale: raw filter value that maps to 1.0 in `response`.
+        filter: "frangi" or "sato".
+        variant: "paper" or "public".
+        seed_threshold: "paper" only: the region-growing seed level on `response` (else None).
+    """
+
+    response: np.ndarray
+    masks: np.ndarray
+    threshold: float
+    scale: float
+    filter: str
+    variant: str
+    seed_threshold: float | None = None
+
+
+def vesselness_masks(
+    frames: Any,
+    *,
+    filter: str | None = None,
+    variant: str = "paper",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    scale_percentile: float = 100.0,
+    seed_factor: float = 2.0,
+    min_size: int = 64,
+    percentile: float = 92.0,
+    intensity_fraction: float = 0.3,
+    max_distance: float = 40.0,
+    **filter_options: Any,
+) -> VesselnessResult:
+    """Vessel masks of a whole sequence, DeNVeR's preprocessing (see the module docstring).
+
+    Args:
+        frames: `(T, H, W)` (or one `(H, W)` frame, treated as a 1-frame sequence) numpy array
+            or torch tensor, float in [0, 1], vessels dark.
+        filter: "frangi" or "sato"; None = the variant's own (Frangi for "paper", Sato for
+            "public").
+        variant: "paper" (Otsu + region growing) or "public" (percentile + component tests).
+        device, dtype: passed to the filter.
+        scale_percentile: "paper": percentile of the raw response mapped to 1.0 (100 = max).
+        seed_factor: "paper": seeds are pixels above ``seed_factor * otsu`` (capped, see above).
+        min_size: both: smallest component kept, in pixels at 512 x 512 (scaled by area).
+        percentile: "public": threshold percentile of the sequence response.
+        intensity_fraction: "public": a component's mean response must reach this fraction of
+            the brightest component's.
+        max_distance: "public": largest gap (pixels at 512 x 512, scaled) between a component
+            and the kept set.
+        **filter_options: passed on to `frangi` / `sato` (sigmas, black_ridges, beta, gamma,
+            chunk...). ``black_ridges`` defaults to True (dark vessels).
+
+    Returns:
+        a `VesselnessResult` with `(T, H, W)` arrays.
+    """
+    if variant not in _DEFAULT_FILTER:
+        raise InputError(f"unknown variant {variant!r}; expected 'paper' or 'public'")
+    filter = _DEFAULT_FILTER[variant] if filter is None else filter
+    if filter not in _FILTERS:
+        raise InputError(f"unknown filter {filter!r}; expected 'frangi' or 'sato'")
+    if not (isinstance(min_size, (int, np.integer)) and min_size >= 0):
+        raise InputError(f"min_size must be a non-negative integer; got {min_size!r}")
+    for name, value, low, high in (
+        ("scale_percentile", scale_percentile, 0.0, 100.0),
+        ("percentile", percentile, 0.0, 100.0),
+        ("intensity_fraction", intensity_fraction, 0.0, 1.0),
+    ):
+        if not (math.isfinite(float(value)) and low <= float(value) <= high):
+            raise InputError(f"{name} must lie in [{low:g}, {high:g}]; got {value}")
+    if not (math.isfinite(float(seed_factor)) and seed_factor >= 1.0):
+        raise InputError(f"seed_factor must be a number >= 1; got {seed_factor}")
+    if not (math.isfinite(float(max_distance)) and max_distance >= 0):
+        raise InputError(f"max_distance must be a non-negative number; got {max_distance}")
+
+    video, _ = as_frames(frames, device=device, dtype=dtype)
+    filter_options.setdefault("black_ridges", True)
+    raw = _FILTERS[filter](video, device=device, dtype=dtype, **filter_options)
+    height, width = raw.shape[1:]
+    area_ratio = height * width / REFERENCE_SIZE**2
+    min_pixels = int(round(min_size * area_ratio))
+
+    if variant == "paper":
+        scale = float(np.percentile(raw, scale_percentile)) if scale_percentile < 100 else float(raw.max())
+    else:
+        scale = float(raw.max())
+    if not scale > 0:  # no structure anywhere: nothing to segment
+        zeros = np.zeros(raw.shape, dtype=np.float32)
+        return VesselnessResult(zeros, np.zeros(raw.shape, dtype=bool), 0.0, 0.0, filter, variant, None)
+    response = np.clip(raw / np.float32(scale), 0.0, 1.0).astype(np.float32, copy=False)
+
+    if variant == "paper":
+        threshold = float(threshold_otsu(response))
+        top = float(response.max())
+        seed_threshold = min(seed_factor * threshold, 0.5 * (threshold + top))
+        masks = _grow(response, threshold, seed_threshold)
+        masks = _drop_small(masks, min_pixels)
+        return VesselnessResult(response, masks, threshold, scale, filter, variant, seed_threshold)
+
+    threshold = float(np.percentile(response, percentile))
+    candidates = response > threshold
+    masks = np.zeros(response.shape, dtype=bool)
+    gap = max_distance * math.sqrt(area_ratio)
+    for t in range(response.shape[0]):
+        masks[t] = _select_components(candidates[t], response[t], min_pixels, intensity_fraction, gap)
+    return VesselnessResult(response, masks, threshold, scale, filter, variant, None)
+
+
+def _grow(response: np.ndarray, low: float, high: float) -> np.ndarray:
+    """8-connected hysteresis per frame: pixels > low connected to a pixel > high."""
+    labels, count = ndi.label(response > low, structure=_EIGHT_IN_FRAME)
+    if count == 0:
+        return np.zeros(response.shape, dtype=bool)
+    seeded = np.zeros(count + 1, dtype=bool)
+    seeded[np.unique(labels[response > high])] = True
+    seeded[0] = False
+    return seeded[labels]
+
+
+def _drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
+    """Remove 8-connected (per frame) components with fewer than `min_pixels` pixels."""
+    if min_pixels <= 1:
+        return masks
+    labels, count = ndi.label(masks, structure=_EIGHT_IN_FRAME)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    keep = sizes >= min_pixels
+    keep[0] = False
+    return keep[labels]
+
+
+def _select_components(candidates: np.ndarray, response: np.ndarray, min_pixels: int, fraction: float, gap: float) -> np.ndarray:
+    """The "public" selection on one frame (see the module docstring)."""
+    labels, count = ndi.label(candidates, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return np.zeros(candidates.shape, dtype=bool)
+    index = np.arange(1, count + 1)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    means = np.asarray(ndi.mean(response, labels, index), dtype=np.float64)
+    large = sizes >= max(min_pixels, 1)
+    pool = np.flatnonzero(large) if large.any() else np.arange(count)
+    brightest = pool[np.argmax(means[pool])]
+    kept = np.zeros(count + 1, dtype=bool)  # indexed by label; 0 = background, never kept
+    kept[brightest + 1] = True
+    eligible = np.concatenate([[False], large & (means >= fraction * means[brightest])])
+    eligible[brightest + 1] = False
+    while eligible.any():
+        # distance from every pixel to the nearest kept pixel, then its minimum per component
+        distance = ndi.distance_transform_edt(~kept[labels])
+        nearest = np.concatenate([[np.inf], np.asarray(ndi.minimum(distance, labels, index), dtype=np.float64)])
+        new = eligible & (nearest <= gap)
+        if not new.any():
+            break
+        kept |= new
+        eligible &= ~new
+    return kept[labels]

@@ -1,0 +1,265 @@
+"""Tests for the phantom generator (small sizes and few frames, so the file runs in seconds)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields, replace
+
+import cv2
+import numpy as np
+import pytest
+
+from angioseg.data.motion import MotionParams, warp_backward
+from angioseg.data.phantom import VISIBLE_CONCENTRATION, PhantomParams, PhantomRun, generate_phantom
+from angioseg.errors import InputError
+
+# Contrast timing that fills fast and washes out before the end of a 16-frame, 7.5 fps run.
+FAST_CONTRAST = dict(
+    injection_start_s=0.0,
+    fill_time_s=0.7,
+    rise_time_s=0.15,
+    washout_start_fraction=0.6,
+    washout_time_s=0.8,
+    fall_time_s=0.4,
+)
+
+STRONG_MOTION = MotionParams(
+    heart_rate_bpm=95.0,
+    cardiac_phase=0.9,
+    contraction=0.09,
+    twist_deg=5.0,
+    wobble_px=6.0,
+    heart_centre=(0.5, 0.55),
+    heart_radius=0.45,
+    breathing_period_s=3.0,
+    breathing_px=18.0,
+    breathing_angle_deg=10.0,
+    breathing_phase=0.2,
+    background_breathing_factor=0.5,
+)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2.0 * np.logical_and(a, b).sum() / total)
+
+
+@pytest.fixture(scope="module")
+def run() -> PhantomRun:
+    params = PhantomParams(size=128, frames=16, fps=7.5, motion=STRONG_MOTION, **FAST_CONTRAST)
+    return generate_phantom(params, seed=11)
+
+
+# ---- determinism ----------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_output_and_other_seeds_differ() -> None:
+    params = PhantomParams(size=96, frames=8, **FAST_CONTRAST)
+    first = generate_phantom(params, seed=3)
+    second = generate_phantom(params, seed=3)
+    assert np.array_equal(first.video.frames, second.video.frames)
+    assert np.array_equal(first.masks.labels, second.masks.labels)
+    assert np.array_equal(first.flow_forward, second.flow_forward)
+    assert np.array_equal(first.flow_backward, second.flow_backward)
+    assert first.params == second.params
+    other = generate_phantom(params, seed=4)
+    assert not np.array_equal(first.video.frames, other.video.frames)
+    assert not np.array_equal(first.masks.labels, other.masks.labels)
+    assert first.params.motion != other.params.motion  # motion None is drawn from the seed
+
+
+# ---- shapes, ranges, labels -------------------------------------------------------------------
+
+
+def test_shapes_dtypes_and_ranges(run: PhantomRun) -> None:
+    t, size = run.params.frames, run.params.size
+    frames = run.video.frames
+    assert frames.shape == (t, size, size) and frames.dtype == np.float32
+    assert 0.0 <= frames.min() and frames.max() <= 1.0
+    assert run.video.fps == pytest.approx(7.5)
+    assert run.video.metadata["source_kind"] == "phantom"
+    assert run.video.metadata["generator"] == "angioseg.phantom"
+    labels = run.masks.labels
+    assert labels.shape == (t, size, size) and np.issubdtype(labels.dtype, np.integer)
+    assert set(np.unique(labels).tolist()) <= {0, 1, 2}
+    assert run.masks.label_table == {0: "background", 1: "vessel", 2: "catheter"}
+    run.masks.check_matches(run.video)
+    for flow in (run.flow_forward, run.flow_backward):
+        assert flow.shape == (t - 1, size, size, 2) and flow.dtype == np.float32
+        assert np.isfinite(flow).all()
+    assert run.concentration is not None
+    assert run.concentration.shape == (t, size, size) and run.concentration.dtype == np.float16
+    assert run.params.motion == STRONG_MOTION
+
+
+def test_catheter_in_every_frame_and_labels_follow_concentration(run: PhantomRun) -> None:
+    labels = run.masks.labels
+    assert all((labels[i] == 2).sum() > 20 for i in range(len(labels)))
+    visible = run.concentration.astype(np.float32) > VISIBLE_CONCENTRATION
+    assert np.array_equal(labels == 1, visible & (labels != 2))
+
+
+def test_vessel_area_grows_at_inflow_and_falls_at_washout(run: PhantomRun) -> None:
+    area = (run.masks.labels == 1).sum(axis=(1, 2))
+    plateau = int(area[5:9].max())  # 0.67-1.07 s: filled, wash-out not started (1.28 s)
+    assert area[0] == 0  # injection starts at t = 0, concentration 0 there
+    assert area[1] < 0.5 * plateau
+    assert area[2] < plateau
+    assert area[-1] < 0.7 * plateau
+
+
+def test_motion_fields_carry_masks_between_frames(run: PhantomRun) -> None:
+    labels = run.masks.labels
+    present = run.concentration.astype(np.float32) > VISIBLE_CONCENTRATION
+    warped_scores, identity_scores, catheter_scores = [], [], []
+    for t in range(len(labels) - 1):
+        flow = run.flow_backward[t]
+        # Restrict to where contrast is present in both frames (the inflow / wash-out changes
+        # the mask by itself); the catheter is always there.
+        both = present[t + 1] | (labels[t + 1] == 2)
+        both &= warp_backward(present[t] | (labels[t] == 2), flow, nearest=True)
+        current, following = labels[t] > 0, labels[t + 1] > 0
+        if following[both].sum() < 50:
+            continue
+        warped = warp_backward(current, flow, nearest=True)
+        warped_scores.append(dice(warped & both, following & both))
+        identity_scores.append(dice(current & both, following & both))
+        catheter = warp_backward(labels[t] == 2, flow, nearest=True)
+        catheter_scores.append(dice(catheter, labels[t + 1] == 2))
+    assert len(warped_scores) >= 8
+    assert min(warped_scores) >= 0.95, warped_scores
+    assert min(catheter_scores) >= 0.95, catheter_scores
+    # The motion is strong enough that ignoring it scores clearly worse.
+    assert np.mean(identity_scores) < np.mean(warped_scores) - 0.15, (identity_scores, warped_scores)
+    # Forward and backward flows are inverse to each other (up to interpolation).
+    t = 3
+    ys, xs = np.mgrid[0:128, 0:128].astype(np.float32)
+    fwd = run.flow_forward[t]
+    back_at_target = np.stack(
+        [cv2.remap(run.flow_backward[t][..., k], xs + fwd[..., 0], ys + fwd[..., 1], cv2.INTER_LINEAR) for k in range(2)],
+        axis=-1,
+    )
+    inner = (slice(16, -16), slice(16, -16))
+    assert np.abs(fwd + back_at_target)[inner].max() < 0.05
+
+
+def test_vessels_are_dark(run: PhantomRun) -> None:
+    frame = run.video.frames[7]
+    vessel = run.masks.labels[7] == 1
+    kernel = np.ones((3, 3), np.uint8)
+    core = cv2.erode(vessel.astype(np.uint8), kernel) > 0  # thick vessels only
+    assert core.sum() > 10
+    anything = (run.masks.labels[7] > 0).astype(np.uint8)
+    ring = (cv2.dilate(anything, kernel, iterations=5) > 0) & ~(cv2.dilate(anything, kernel, iterations=2) > 0)
+    drop = frame[ring].mean() - frame[core].mean()
+    assert drop > 0.08, drop
+
+
+def test_noise_grows_as_dose_falls() -> None:
+    base = PhantomParams(size=96, frames=1, motion=MotionParams(), **FAST_CONTRAST)
+
+    def residual_std(dose: float) -> float:
+        run = generate_phantom(replace(base, dose=dose), seed=5)
+        frame = run.video.frames[0]
+        smooth = cv2.GaussianBlur(frame, (0, 0), 2.0)
+        flat = cv2.dilate((run.masks.labels[0] > 0).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+        return float((frame - smooth)[flat].std())
+
+    low, high = residual_std(300.0), residual_std(5000.0)
+    assert low > 2.0 * high, (low, high)
+
+
+# ---- parameters ---------------------------------------------------------------------------------
+
+RANGES = {
+    "num_main_arteries": (1, 3),
+    "root_radius": (5.0, 7.0),
+    "min_radius": (0.6, 0.8),
+    "left_main_length": (15.0, 45.0),
+    "vessel_length": (80.0, 120.0),
+    "branch_spacing": (5.0, 10.0),
+    "branch_asymmetry": (0.4, 0.7),
+    "tortuosity": (0.1, 1.0),
+    "tree_rotation_deg": (-20.0, 20.0),
+    "catheter_radius": (2.5, 3.5),
+    "lung_attenuation": (0.25, 0.45),
+    "heart_attenuation": (0.3, 0.6),
+    "diaphragm_attenuation": (0.4, 0.9),
+    "diaphragm_height": (0.65, 0.95),
+    "spine_attenuation": (0.15, 0.35),
+    "spine_position": (0.1, 0.9),
+    "rib_attenuation": (0.06, 0.18),
+    "rib_spacing": (80.0, 120.0),
+    "texture_amplitude": (0.03, 0.1),
+    "injection_start_s": (0.0, 0.5),
+    "fill_time_s": (0.7, 2.0),
+    "rise_time_s": (0.15, 0.5),
+    "washout_start_fraction": (0.55, 0.8),
+    "washout_time_s": (0.8, 2.5),
+    "fall_time_s": (0.4, 1.2),
+    "vessel_attenuation": (0.06, 0.11),
+    "catheter_attenuation": (0.09, 0.14),
+    "blur_sigma": (0.6, 1.2),
+    "dose": (300.0, 5000.0),
+    "gamma": (0.85, 1.15),
+}
+
+
+def test_sample_respects_ranges_and_serialises() -> None:
+    rng = np.random.default_rng(0)
+    seen_main = set()
+    for _ in range(40):
+        params = PhantomParams.sample(rng, size=200, frames=12, fps=25.0)
+        assert (params.size, params.frames, params.fps) == (200, 12, 25.0)
+        assert isinstance(params.motion, MotionParams)
+        assert 60 <= params.motion.heart_rate_bpm <= 100
+        for name, (low, high) in RANGES.items():
+            assert low <= getattr(params, name) <= high, name
+        assert not 0.3 < params.spine_position < 0.7
+        assert params.catheter_entry in ("top", "left")
+        seen_main.add(params.num_main_arteries)
+        text = json.dumps(params.to_dict())
+        assert PhantomParams.from_dict(json.loads(text)) == params
+    assert seen_main == {1, 2, 3}
+    assert set(RANGES) | {"size", "frames", "fps", "motion", "catheter_entry"} == {f.name for f in fields(PhantomParams)}
+    assert json.loads(json.dumps(PhantomParams().to_dict()))["motion"] is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"size": 16},
+        {"size": 100.5},
+        {"frames": 0},
+        {"fps": 0.0},
+        {"fps": float("nan")},
+        {"dose": 0.0},
+        {"dose": -5.0},
+        {"num_main_arteries": 4},
+        {"catheter_entry": "bottom"},
+        {"min_radius": 8.0},
+        {"motion": "strong"},
+    ],
+)
+def test_bad_parameters_raise_input_error(changes: dict) -> None:
+    with pytest.raises(InputError):
+        PhantomParams(**changes)
+
+
+def test_bad_generate_arguments_raise_input_error() -> None:
+    with pytest.raises(InputError):
+        generate_phantom(PhantomParams(size=64, frames=1), seed=-1)
+    with pytest.raises(InputError):
+        generate_phantom({"size": 64}, seed=0)  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        PhantomParams.from_dict({"size": 64, "colour": "red"})
+
+
+def test_single_frame_and_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    run = generate_phantom(PhantomParams(size=48, frames=2), seed=0, progress=True)
+    assert run.video.frames.shape == (2, 48, 48)
+    assert run.flow_forward.shape == (1, 48, 48, 2)
+    single = generate_phantom(PhantomParams(size=48, frames=1), seed=0)
+    assert single.flow_forward.shape == (0, 48, 48, 2)
+    assert "phantom" in capsys.readouterr().err
