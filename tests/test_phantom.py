@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from angioseg.data.motion import MotionParams, warp_backward
+from angioseg.data.motion import CardiacBreathingMotion, MotionParams, warp_backward
 from angioseg.data.phantom import VISIBLE_CONCENTRATION, PhantomParams, PhantomRun, generate_phantom
 from angioseg.errors import InputError
 
@@ -109,51 +109,91 @@ def test_vessel_area_grows_at_inflow_and_falls_at_washout(run: PhantomRun) -> No
     assert area[-1] < 0.7 * plateau
 
 
-def test_motion_fields_carry_masks_between_frames(run: PhantomRun) -> None:
-    labels = run.masks.labels
-    present = run.concentration.astype(np.float32) > VISIBLE_CONCENTRATION
-    warped_scores, identity_scores, catheter_scores = [], [], []
-    for t in range(len(labels) - 1):
-        flow = run.flow_backward[t]
-        # Restrict to where contrast is present in both frames (the inflow / wash-out changes
-        # the mask by itself); the catheter is always there.
-        both = present[t + 1] | (labels[t + 1] == 2)
-        both &= warp_backward(present[t] | (labels[t] == 2), flow, nearest=True)
+def relaxed_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice where a pixel counts as matched if the other mask has a pixel within 1 px."""
+    kernel = np.ones((3, 3), np.uint8)
+    near_a = cv2.dilate(a.astype(np.uint8), kernel) > 0
+    near_b = cv2.dilate(b.astype(np.uint8), kernel) > 0
+    precision = (a & near_b).sum() / max(a.sum(), 1)
+    recall = (b & near_a).sum() / max(b.sum(), 1)
+    return float(2 * precision * recall / max(precision + recall, 1e-12))
+
+
+@pytest.fixture(scope="module")
+def plateau_run() -> PhantomRun:
+    """Strong motion, and contrast that is full from frame 1 on (so masks change only by motion)."""
+    params = PhantomParams(
+        size=128,
+        frames=12,
+        fps=10.0,
+        motion=STRONG_MOTION,
+        injection_start_s=0.0,
+        fill_time_s=0.01,
+        rise_time_s=0.01,
+        washout_start_fraction=50.0,
+    )
+    return generate_phantom(params, seed=12)
+
+
+def test_motion_fields_carry_masks_between_frames(plateau_run: PhantomRun) -> None:
+    labels = plateau_run.masks.labels
+    strict, identity, relaxed, catheter = [], [], [], []
+    for t in range(1, len(labels) - 1):  # frame 0 has no contrast yet
+        flow = plateau_run.flow_backward[t]
         current, following = labels[t] > 0, labels[t + 1] > 0
-        if following[both].sum() < 50:
-            continue
         warped = warp_backward(current, flow, nearest=True)
-        warped_scores.append(dice(warped & both, following & both))
-        identity_scores.append(dice(current & both, following & both))
-        catheter = warp_backward(labels[t] == 2, flow, nearest=True)
-        catheter_scores.append(dice(catheter, labels[t + 1] == 2))
-    assert len(warped_scores) >= 8
-    assert min(warped_scores) >= 0.95, warped_scores
-    assert min(catheter_scores) >= 0.95, catheter_scores
+        strict.append(dice(warped, following))
+        identity.append(dice(current, following))
+        relaxed.append(relaxed_dice(warped, following))
+        catheter.append(relaxed_dice(warp_backward(labels[t] == 2, flow, nearest=True), labels[t + 1] == 2))
+    # Nearest-neighbour sampling (once to render, once to warp) moves edges of these 1-3 px
+    # wide structures by up to a pixel, so the pixel-exact Dice is bounded well below 1; up
+    # to one pixel of tolerance the warped masks must match.
+    assert min(relaxed) >= 0.95, relaxed
+    assert min(catheter) >= 0.95, catheter
+    assert min(strict) >= 0.55, strict
     # The motion is strong enough that ignoring it scores clearly worse.
-    assert np.mean(identity_scores) < np.mean(warped_scores) - 0.15, (identity_scores, warped_scores)
+    assert np.mean(identity) < np.mean(strict) - 0.15, (identity, strict)
+
+
+def test_flows_are_the_exact_motion_of_the_vessel_layer(plateau_run: PhantomRun) -> None:
+    params = plateau_run.params
+    motion = CardiacBreathingMotion(
+        params.motion, height=params.size, width=params.size, seed=plateau_run.video.metadata["motion_seed"]
+    )
+    forward, backward = motion.flows(params.times, "vessel")
+    assert np.abs(plateau_run.flow_forward - forward).max() < 1e-3
+    assert np.abs(plateau_run.flow_backward - backward).max() < 1e-3
+    assert np.abs(forward).max() > 2.0  # strong motion: the check above means something
     # Forward and backward flows are inverse to each other (up to interpolation).
     t = 3
-    ys, xs = np.mgrid[0:128, 0:128].astype(np.float32)
-    fwd = run.flow_forward[t]
+    ys, xs = np.mgrid[0 : params.size, 0 : params.size].astype(np.float32)
+    fwd = plateau_run.flow_forward[t]
     back_at_target = np.stack(
-        [cv2.remap(run.flow_backward[t][..., k], xs + fwd[..., 0], ys + fwd[..., 1], cv2.INTER_LINEAR) for k in range(2)],
+        [
+            cv2.remap(plateau_run.flow_backward[t][..., k], xs + fwd[..., 0], ys + fwd[..., 1], cv2.INTER_LINEAR)
+            for k in range(2)
+        ],
         axis=-1,
     )
     inner = (slice(16, -16), slice(16, -16))
     assert np.abs(fwd + back_at_target)[inner].max() < 0.05
 
 
-def test_vessels_are_dark(run: PhantomRun) -> None:
-    frame = run.video.frames[7]
-    vessel = run.masks.labels[7] == 1
+def test_vessels_are_dark(plateau_run: PhantomRun) -> None:
+    frame = plateau_run.video.frames[5]
+    labels = plateau_run.masks.labels[5]
+    vessel = (labels == 1).astype(np.uint8)
+    depth = cv2.distanceTransform(vessel, cv2.DIST_L2, 3)
+    trunk = depth >= 0.6 * depth.max()  # the middle of the thickest vessels
+    assert trunk.sum() >= 3
     kernel = np.ones((3, 3), np.uint8)
-    core = cv2.erode(vessel.astype(np.uint8), kernel) > 0  # thick vessels only
-    assert core.sum() > 10
-    anything = (run.masks.labels[7] > 0).astype(np.uint8)
+    anything = (labels > 0).astype(np.uint8)
     ring = (cv2.dilate(anything, kernel, iterations=5) > 0) & ~(cv2.dilate(anything, kernel, iterations=2) > 0)
-    drop = frame[ring].mean() - frame[core].mean()
-    assert drop > 0.08, drop
+    background = frame[ring].mean()
+    assert 0.15 < background - frame[trunk].mean() < 0.5
+    assert background - frame[vessel > 0].mean() > 0.05
+    assert background - frame[labels == 2].mean() > 0.1  # the catheter too
 
 
 def test_noise_grows_as_dose_falls() -> None:
@@ -222,7 +262,8 @@ def test_sample_respects_ranges_and_serialises() -> None:
         text = json.dumps(params.to_dict())
         assert PhantomParams.from_dict(json.loads(text)) == params
     assert seen_main == {1, 2, 3}
-    assert set(RANGES) | {"size", "frames", "fps", "motion", "catheter_entry"} == {f.name for f in fields(PhantomParams)}
+    named = set(RANGES) | {"size", "frames", "fps", "motion", "catheter_entry"}
+    assert named == {f.name for f in fields(PhantomParams)}
     assert json.loads(json.dumps(PhantomParams().to_dict()))["motion"] is None
 
 

@@ -128,6 +128,25 @@ def test_forward_and_backward_flows_are_inverse(run) -> None:
     assert np.abs(landing + back - grid)[inner].max() < 0.05
 
 
+def test_coarse_motion_maps_match_the_exact_inverse() -> None:
+    # Above 255 px the inverse motion is solved on a coarse grid and interpolated.
+    from angioseg.data.motion import CardiacBreathingMotion
+    from angioseg.data.pseudo_video import _MapMaker
+
+    motion = CardiacBreathingMotion(STRONG_MOTION, height=256, width=320, seed=2)
+    maker = _MapMaker(motion, "vessel")
+    assert maker.stride == 2
+    times = np.array([0.0, 0.3, 0.4])
+    coarse = [maker.canonical(t) for t in times]
+    for t, nodes in zip(times, coarse):
+        exact = motion.sampling_map(float(t), "vessel")
+        assert np.abs(maker.sampling_map(nodes) - exact).max() < 1e-3
+    forward, backward = motion.flows(times[1:], "vessel")
+    assert np.abs(maker.flow(coarse[1], 0.4) - forward[0]).max() < 1e-3
+    assert np.abs(maker.flow(coarse[2], 0.3) - backward[0]).max() < 1e-3
+    assert np.array_equal(maker.sampling_map(coarse[0]), motion.pixel_grid().astype(np.float32))
+
+
 def test_full_contrast_frame_zero_is_the_image(frame) -> None:
     image, mask = frame
     params = PseudoVideoParams(frames=2, inflow_start_s=-10.0, dose=None)  # filled before the run

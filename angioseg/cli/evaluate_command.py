@@ -73,28 +73,49 @@ def report_paths(out: Path) -> tuple[Path, Path]:
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".md")
 
 
+def score(result, masks, *, flow_backward, frames, label: int | None) -> dict[str, float]:
+    """Every metric of one method's `result` against ground-truth `masks` on one video."""
+    from angioseg.eval import evaluate_video
+
+    truth = masks.labels == label if label is not None else masks.labels > 0
+    predicted = result.masks.labels == label if label is not None else result.masks.labels > 0
+    return evaluate_video(predicted, truth, probabilities=result.probabilities, flow_backward=flow_backward, frames=frames)
+
+
+def summarise_method(cases: dict[str, dict[str, float]], *, frames: int, seconds: float, options: dict[str, Any]) -> dict[str, Any]:
+    """The report entry of one method: per-case metrics, mean and std, throughput."""
+    from angioseg.eval import summarise
+
+    return {
+        "cases": cases,
+        "summary": {metric: {"mean": mean, "std": std} for metric, (mean, std) in summarise(list(cases.values())).items()},
+        "frames": frames,
+        "seconds": seconds,
+        "frames_per_second": frames / seconds if seconds else None,
+        "options": options,
+    }
+
+
 def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int | None, limit: int | None) -> dict[str, Any]:
     """Run every method on every case; returns {"methods": {name: {...}}, "data": ...}."""
     from angioseg import methods as registry
-    from angioseg.eval import evaluate_video, summarise
 
     segmenters = {name: registry.get(name, device=device) for name in methods_}
-    per_method: dict[str, dict[str, Any]] = {name: {"cases": {}, "frames": 0, "seconds": 0.0} for name in methods_}
-    count, cases = iterate_cases(data, limit)
-    for case_name, video, masks, flow in tqdm(cases, total=count, desc="evaluating", unit="video", disable=None):
-        truth = masks.labels == label if label is not None else masks.labels > 0
+    cases: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods_}
+    frames = {name: 0 for name in methods_}
+    seconds = {name: 0.0 for name in methods_}
+    count, iterator = iterate_cases(data, limit)
+    for case_name, video, masks, flow in tqdm(iterator, total=count, desc="evaluating", unit="video", disable=None):
         for name, segmenter in segmenters.items():
             start = time.perf_counter()
             result = segmenter.segment(video)
-            per_method[name]["seconds"] += time.perf_counter() - start
-            per_method[name]["frames"] += video.num_frames
-            predicted = result.masks.labels == label if label is not None else result.masks.labels > 0
-            metrics = evaluate_video(predicted, truth, probabilities=result.probabilities, flow_backward=flow, frames=video.frames)
-            per_method[name]["cases"][case_name] = metrics
-    for name, entry in per_method.items():
-        entry["summary"] = {metric: {"mean": mean, "std": std} for metric, (mean, std) in summarise(list(entry["cases"].values())).items()}
-        entry["frames_per_second"] = entry["frames"] / entry["seconds"] if entry["seconds"] else None
-        entry["options"] = segmenters[name].options()
+            seconds[name] += time.perf_counter() - start
+            frames[name] += video.num_frames
+            cases[name][case_name] = score(result, masks, flow_backward=flow, frames=video.frames, label=label)
+    per_method = {
+        name: summarise_method(cases[name], frames=frames[name], seconds=seconds[name], options=segmenters[name].options())
+        for name in methods_
+    }
     return {"data": str(data), "cases": count, "target": f"label {label}" if label is not None else "foreground", "methods": per_method}
 
 

@@ -25,7 +25,14 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from angioseg.cli import data_commands, demo_command, info_command
+    from angioseg.cli import (
+        data_commands,
+        demo_command,
+        evaluate_command,
+        info_command,
+        methods_command,
+        segment_command,
+    )
 
     parser = OneLineArgumentParser(
         prog="angioseg",
@@ -36,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.required = True
     info_command.register(verbs)
     data_commands.register(verbs)
+    segment_command.register(verbs)
+    evaluate_command.register(verbs)
+    methods_command.register(verbs)
     demo_command.register(verbs)
     return parser
 

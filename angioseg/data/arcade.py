@@ -102,7 +102,7 @@ def read_yolo_polygons(path: str | os.PathLike[str]) -> list[Polygon]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise InputError(f"{path}: label file not found") from None
     except UnicodeDecodeError:
@@ -250,31 +250,6 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
-def _read_grey(path: Path) -> np.ndarray:
-    """A PNG as `(H, W)` float32 in [0, 1] (8- or 16-bit; colour is converted to grey).
-
-    Private stand-in until `angioseg.io.images.read_image` exists.
-    """
-    import cv2
-
-    if not path.is_file():
-        raise InputError(f"{path}: image file not found")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"{path}: not a readable image (corrupt or unsupported format)")
-    if image.ndim == 3:
-        if image.shape[2] == 4:
-            image = image[..., :3]
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.shape[2] == 3 else image[..., 0]
-    if image.dtype == np.uint8:
-        scale = 255.0
-    elif image.dtype == np.uint16:
-        scale = 65535.0
-    else:
-        raise InputError(f"{path}: unsupported pixel type {image.dtype}; expected 8- or 16-bit")
-    return (image.astype(np.float32) / np.float32(scale)).clip(0.0, 1.0)
-
-
 @dataclass
 class ArcadeSample:
     """One annotated ARCADE frame.
@@ -360,7 +335,9 @@ class ArcadeDataset:
 
     def load(self, i: int | str) -> ArcadeSample:
         """Frame `i` with its masks rasterised at the image's size."""
-        image = _read_grey(self.image_path(i))
+        from angioseg.io.images import read_image  # imported here: angioseg.io pulls in av and pydicom
+
+        image = read_image(self.image_path(i))
         height, width = image.shape
         polygons = self.polygons(i)
         segments = rasterise_segments(polygons, height, width)

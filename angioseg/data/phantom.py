@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from angioseg.data.motion import CardiacBreathingMotion, MotionParams
-from angioseg.data.vessel_tree import Tube, VesselTree, chord_pixel_average, grow_coronary_tree, resample_polyline
+from angioseg.data.vessel_tree import Tube, VesselTree, chord_pixel_average, grow_coronary_tree
 from angioseg.errors import InputError
 from angioseg.types import DEFAULT_LABELS, LabelMap, Video
 
@@ -65,8 +65,12 @@ REFERENCE_SIZE = 512
 LABELS = dict(DEFAULT_LABELS)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
 def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+    if not (_is_number(value) and math.isfinite(value) and low <= value <= high):
         raise InputError(f"phantom parameter {name} must be a number in [{low}, {high}]; got {value!r}")
 
 
@@ -178,7 +182,8 @@ class PhantomParams:
     def __post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or not 32 <= self.size <= 4096:
             raise InputError(f"phantom size must be an integer from 32 to 4096 pixels; got {self.size!r}")
-        if isinstance(self.frames, bool) or not isinstance(self.frames, (int, np.integer)) or not 1 <= self.frames <= 100_000:
+        frames_ok = isinstance(self.frames, (int, np.integer)) and not isinstance(self.frames, bool)
+        if not frames_ok or not 1 <= self.frames <= 100_000:
             raise InputError(f"phantom frame count must be a positive integer; got {self.frames!r}")
         _check_range("fps", self.fps, 0.1, 240.0)
         if self.motion is not None and not isinstance(self.motion, MotionParams):
@@ -187,7 +192,7 @@ class PhantomParams:
             raise InputError(f"num_main_arteries must be 1, 2 or 3; got {self.num_main_arteries!r}")
         if self.catheter_entry not in ("top", "left"):
             raise InputError(f"catheter_entry must be 'top' or 'left'; got {self.catheter_entry!r}")
-        if not (isinstance(self.dose, (int, float)) and math.isfinite(self.dose) and self.dose > 0):
+        if not (_is_number(self.dose) and math.isfinite(self.dose) and self.dose > 0):
             raise InputError(f"phantom dose must be a positive photon count; got {self.dose!r}")
         checks = {
             "root_radius": (0.5, 30.0),
@@ -243,7 +248,9 @@ class PhantomParams:
 
     # ---- sampling / serialisation -------------------------------------------------------------
     @classmethod
-    def sample(cls, rng: np.random.Generator, *, size: int = 512, frames: int = 60, fps: float = 15.0) -> "PhantomParams":
+    def sample(
+        cls, rng: np.random.Generator, *, size: int = 512, frames: int = 60, fps: float = 15.0
+    ) -> "PhantomParams":
         """Draw every parameter from the documented ranges; size, frames and fps as given."""
         u = lambda low, high: float(rng.uniform(low, high))  # noqa: E731
         spine = u(0.1, 0.3)
@@ -290,15 +297,19 @@ class PhantomParams:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (motion as a dict or None)."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "motion":
-                value = None if value is None else {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(value).items()}
-            elif isinstance(value, np.generic):
-                value = value.item()
-            out[f.name] = value
-        return out
+        def plain(value: Any) -> Any:
+            if isinstance(value, np.generic):
+                return value.item()
+            if isinstance(value, (tuple, list)):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {str(k): plain(v) for k, v in value.items()}
+            return value
+
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.motion is not None:
+            out["motion"] = asdict(self.motion)
+        return plain(out)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "PhantomParams":
@@ -429,7 +440,9 @@ def _shell_profile(d: np.ndarray, half: float, cortex: float, marrow: float = 0.
     return profile(d) / peak
 
 
-def _background_attenuation(rng: np.random.Generator, params: PhantomParams, shape: tuple[int, int], pad: int) -> np.ndarray:
+def _background_attenuation(
+    rng: np.random.Generator, params: PhantomParams, shape: tuple[int, int], pad: int
+) -> np.ndarray:
     """Breathing-layer attenuation on the padded canvas: lungs, spine, ribs, diaphragm, texture."""
     scale = params.scale
     height, width = shape
@@ -527,7 +540,9 @@ def _background_attenuation(rng: np.random.Generator, params: PhantomParams, sha
     return att.astype(np.float32)
 
 
-def _heart_shadow(rng: np.random.Generator, params: PhantomParams, motion: MotionParams, shape: tuple[int, int], pad: int) -> np.ndarray:
+def _heart_shadow(
+    rng: np.random.Generator, params: PhantomParams, motion: MotionParams, shape: tuple[int, int], pad: int
+) -> np.ndarray:
     """Projected thickness of the heart (an ellipsoid), on the vessel layer: it beats."""
     scale = params.scale
     height, width = shape
@@ -596,7 +611,7 @@ def _build_scene(params: PhantomParams, motion: CardiacBreathingMotion, rngs: di
         bounds=(-0.1 * S, -0.1 * S, 1.1 * S, 1.1 * S),
     )
     max_arc = max(tree512.max_arc, 1.0)
-    tree = tree512.transformed(scale, (pad, pad)).pruned(max(MIN_RENDER_RADIUS_PX, params.min_radius * scale) if scale < 1 else 0.0)
+    tree = tree512.transformed(scale, (pad, pad)).pruned(MIN_RENDER_RADIUS_PX)
     catheter512 = _catheter_path(rngs["catheter"], params, tree512, bound)
 
     flat_size = canvas[0] * canvas[1]
@@ -779,7 +794,8 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             c_mask = contrast_concentration(scene.mask_arc, t, params)
             conc_canvas = np.zeros(flat_size, np.float32)
             np.maximum.at(conc_canvas, scene.mask_index, c_mask)
-            conc_canvas = conc_canvas.reshape(canvas)
+            # Rounded to float16 first, so the stored concentration and the labels agree exactly.
+            conc_canvas = conc_canvas.reshape(canvas).astype(np.float16).astype(np.float32)
             visible = (conc_canvas > VISIBLE_CONCENTRATION).astype(np.uint8)
             vessel_mask = _remap(visible, map_vessel, pad, nearest=True, border=cv2.BORDER_CONSTANT)
             catheter_mask = _remap(scene.catheter_mask, map_vessel, pad, nearest=True, border=cv2.BORDER_CONSTANT)
@@ -797,6 +813,7 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             "generator": "angioseg.phantom",
             "bit_depth": 32,
             "seed": int(seed),
+            "motion_seed": motion_seed,
             "visible_concentration": VISIBLE_CONCENTRATION,
             "tree_kind": scene.tree.metadata.get("kind"),
             "tree_segments": len(scene.tree.segments),

@@ -9,15 +9,17 @@ The method (all arrays `(H, W)`; the canonical scene is frame 0, where every mot
 identity):
 
 (a) Background layer. V = M, plus (``unannotated_vessels``) dark thin structures detected
-    next to the tree (a white top-hat of the attenuation -log I, hysteresis-thresholded at 3
-    and 6 noise sigmas, components kept when they reach the tree within a small gap: the
-    small branches ARCADE leaves unlabelled, and often the catheter). D = V dilated by
-    ``mask_dilation_px``. B = cv2.inpaint (Telea, on 16 bits, radius ``inpaint_radius``) of I
-    over D and over the detector's black border (see (g)). The inpainted area is smooth, so
-    the image's own fine grain is put back: B_tex = B + h(x + o(x)) inside D, h = I - G_1.5 * I
-    the high-pass of the real frame, o(x) the first of a fixed list of offsets (24 to ~110 px)
-    whose source pixel lies well outside D. Without it the emptied vessels would show as
-    noise-free ghosts.
+    next to the tree: a white top-hat of the attenuation -log I (disk a little wider than the
+    thickest annotated vessel), hysteresis at 2.5 and 5 robust noise sigmas (local sigma in
+    32 px tiles, so dark noisy areas do not fire), components kept when they reach the tree
+    within a 6 px gap, repeatedly. These are the small branches ARCADE leaves unlabelled and
+    often the catheter; they move and fill with the tree but stay background in the masks.
+    D = V dilated by ``mask_dilation_px``. B = cv2.inpaint (Telea, on 16 bits, radius
+    ``inpaint_radius``) of I over D and under the static border (g); B = I elsewhere, exactly.
+    The inpainted area is smooth, so the frame's own grain is put back: B_tex = B + h(x + o(x))
+    on the inpainted area, h = I - G_1.5 * I the high-pass of the real frame, o(x) the first of
+    a fixed list of offsets (24 to ~110 px) whose source pixel lies well outside it. Without
+    it the emptied vessels would show as noise-free ghosts.
 (b) Vessel layer. mu = max(0, log(B_tex + eps) - log(I + eps)) on D, 0 elsewhere: the
     attenuation the contrast adds, so B_tex * exp(-mu) = min(B_tex, I) = I on the vessels.
 (c) Canonical geodesic distance g from the start point s (``start_point``, or the rule in
@@ -34,7 +36,9 @@ identity):
     so the front leaves s at ``inflow_start_s``, reaches the far end of the annotated tree
     ``fill_time_s`` later, each point takes ``rise_time_s`` to fill, and (when
     ``washout_start`` is set) the wash-out follows the same path. Without wash-out the
-    tree stays on its plateau ``peak_concentration``.
+    tree stays on its plateau ``peak_concentration``. The catheter (unannotated tube from the
+    start point to the image border, see `PseudoLayers.catheter`) is held at c = 1: it is
+    visible before the injection.
 (e) Rendering, with the motion's sampling maps u = F_t^{-1}(x) per layer (the background
     layer breathes only, scaled; the vessel layer breathes and beats, its motion relative to
     the background scaled by ``vessel_motion_gain``)::
@@ -49,10 +53,11 @@ identity):
     static border; anatomy_t = M sampled at u (nearest). At t = 0 the maps are exactly the
     pixel grid, so anatomy[0] == M. The flows are the vessel layer's exact motion between
     consecutive frames (see `angioseg.data.motion`).
-(g) Static border. The black frame that the detector and collimator leave round many frames
-    (pixels <= 4/255 connected to the image edge, plus a few pixels of its penumbra) does not
-    move with the patient: it is pasted back over every frame, with a short feather, and B is
-    inpainted under it so content sliding in from behind is anatomy, not black.
+(g) Static border. The frame that the detector and collimator leave round many images
+    (black or saturated pixels connected to the image edge, see `_static_border`, plus a few
+    pixels of penumbra) does not move with the patient: it is pasted back over every frame
+    with a short feather, and B is inpainted under it so content sliding in from behind is
+    anatomy, not black.
 
 Speed: the inverse motion is solved on a coarse grid (stride 4 px at 512, exact at <= 255 px)
 and interpolated with a Keys cubic (error far below a pixel: the motion is smooth on scales
@@ -388,9 +393,9 @@ def _unannotated_vessels(image: np.ndarray, mask: np.ndarray, excluded: np.ndarr
     """Dark thin structures joined to the annotated tree (small branches, catheter), bool.
 
     White top-hat of the smoothed attenuation -log I with a disk a little wider than the
-    thickest annotated vessel, hysteresis at 3 and 6 noise sigmas (the larger of the global and the local robust
-    sigma of the high-pass), and components kept
-    when they lie within a small gap of the tree or of components already kept.
+    thickest annotated vessel, hysteresis at 2.5 and 5 noise sigmas (the larger of the
+    global and the local robust sigma of the high-pass), and components kept when they lie
+    within a small gap of the tree or of components already kept.
     """
     import cv2
     from scipy import ndimage as ndi
@@ -663,23 +668,24 @@ def decompose(
 
 
 # ---- motion maps on a coarse grid ------------------------------------------------------------
-def _keys_matrix(n: int, stride: int, pad: int) -> np.ndarray:
-    """`(n, n_coarse)` Keys-cubic (a = -0.5) weights from coarse nodes at (k - pad) * stride."""
+def _keys_weights(n: int, stride: int, pad: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Keys-cubic (a = -0.5) interpolation from coarse nodes at (k - pad) * stride to 0..n-1.
+
+    Returns (index, weight), each `(n, 4)`, and the node count: fine pixel x is
+    ``sum_j weight[x, j] * coarse[index[x, j]]``.
+    """
     n_coarse = (n - 1 + stride - 1) // stride + 1 + 2 * pad
     s = np.arange(n, dtype=np.float64) / stride + pad
     base = np.floor(s).astype(np.int64)
-    weights = np.zeros((n, n_coarse))
+    index = base[:, None] + np.arange(-1, 3)[None, :]
+    d = np.abs(s[:, None] - index)
     a = -0.5
-    for offset in (-1, 0, 1, 2):
-        k = base + offset
-        d = np.abs(s - k)
-        w = np.where(
-            d <= 1.0,
-            (a + 2) * d**3 - (a + 3) * d**2 + 1,
-            np.where(d < 2.0, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0),
-        )
-        weights[np.arange(n), k] += w
-    return weights
+    weight = np.where(
+        d <= 1.0,
+        (a + 2) * d**3 - (a + 3) * d**2 + 1,
+        np.where(d < 2.0, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0),
+    )
+    return index, weight.astype(np.float32), n_coarse
 
 
 class _MapMaker:
@@ -689,13 +695,12 @@ class _MapMaker:
         self.motion, self.layer = motion, layer
         height, width = motion.height, motion.width
         self.stride = max(1, min(height, width) // 128)
-        pad = 2 if self.stride > 1 else 0
-        self.wy = _keys_matrix(height, self.stride, pad).astype(np.float32) if self.stride > 1 else None
-        self.wxt = np.ascontiguousarray(_keys_matrix(width, self.stride, pad).T.astype(np.float32)) if self.stride > 1 else None
         if self.stride > 1:
-            ny, nx = self.wy.shape[1], self.wxt.shape[0]
-            ys = (np.arange(ny) - pad) * float(self.stride)
-            xs = (np.arange(nx) - pad) * float(self.stride)
+            pad = 2
+            self.rows = _keys_weights(height, self.stride, pad)
+            self.cols = _keys_weights(width, self.stride, pad)
+            ys = (np.arange(self.rows[2]) - pad) * float(self.stride)
+            xs = (np.arange(self.cols[2]) - pad) * float(self.stride)
         else:
             ys, xs = np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64)
         gy, gx = np.meshgrid(ys, xs, indexing="ij")
@@ -704,12 +709,13 @@ class _MapMaker:
         self.grid = np.stack([fx, fy], axis=-1)
 
     def _up(self, field: np.ndarray) -> np.ndarray:
-        if self.wy is None:
+        """Coarse `(ny, nx, 2)` -> fine `(H, W, 2)` float32 (separable gathers; no BLAS threads)."""
+        if self.stride == 1:
             return field.astype(np.float32)
-        out = np.empty((self.wy.shape[0], self.wxt.shape[1], 2), np.float32)
-        for i in range(2):  # float32 is ample for displacements of a few pixels
-            out[..., i] = (self.wy @ np.ascontiguousarray(field[..., i], dtype=np.float32)) @ self.wxt
-        return out
+        field = field.astype(np.float32)
+        (ri, rw, _), (ci, cw, _) = self.rows, self.cols
+        tall = sum(field[ri[:, j]] * rw[:, j, None, None] for j in range(4))  # (H, nx, 2)
+        return sum(tall[:, ci[:, j]] * cw[None, :, j, None] for j in range(4)).astype(np.float32)
 
     def canonical(self, t: float) -> np.ndarray:
         """Coarse canonical positions of the nodes at time t."""
@@ -756,7 +762,6 @@ def make_pseudo_video(
         InputError: a non-2-D image, values outside [0, 1], a mask of another size, an empty
             mask, a start point outside the image or a bad seed.
     """
-    import cv2
     from scipy import ndimage as ndi
 
     image, mask = _check_inputs(image, vessel_mask)
@@ -840,7 +845,6 @@ def make_pseudo_video(
     if params.dose is not None:
         dose = float(params.dose)
         frames = (rng.poisson(frames.astype(np.float64) * dose) / dose).clip(0.0, 1.0).astype(np.float32)
-    del cv2
     video = Video(
         frames,
         fps=params.fps,

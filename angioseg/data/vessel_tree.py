@@ -105,7 +105,9 @@ class VesselTree:
                 continue
             parent = new_index[seg.parent] if seg.parent >= 0 else -1
             new_index[index] = len(kept)
-            kept.append(Segment(seg.points[:end], seg.radii[:end], seg.arc[:end], parent, seg.parent_point, seg.generation))
+            kept.append(
+                Segment(seg.points[:end], seg.radii[:end], seg.arc[:end], parent, seg.parent_point, seg.generation)
+            )
         return VesselTree(kept, self.ostium, self.ostium_heading, dict(self.metadata))
 
 
@@ -341,7 +343,7 @@ def grow_coronary_tree(
             parent=-1,
             parent_point=-1,
             generation=0,
-            bias=-1.0 / rng.uniform(130, 200),
+            bias=-1.0 / rng.uniform(190, 300),
             bias_budget=deg(rng.uniform(110, 170)),
         )
         roots = [root]
@@ -429,7 +431,6 @@ class Tube:
         """`(M, 2)` int (row, col) of canvas pixels within about `reach` + radius of the centreline."""
         height, width = shape
         pts = self.points
-        rows: list[np.ndarray] = []
         boxes = []
         for start in range(0, len(pts), chunk):
             part = pts[start : start + chunk + 1]
@@ -442,16 +443,13 @@ class Tube:
                 boxes.append((ya, yb, xa, xb))
         if not boxes:
             return np.zeros((0, 2), np.int64)
-        ya0 = min(b[0] for b in boxes)
-        yb0 = max(b[1] for b in boxes)
-        xa0 = min(b[2] for b in boxes)
-        xb0 = max(b[3] for b in boxes)
-        marks = np.zeros((yb0 - ya0 + 1, xb0 - xa0 + 1), bool)
+        top = min(b[0] for b in boxes)
+        left = min(b[2] for b in boxes)
+        marks = np.zeros((max(b[1] for b in boxes) - top + 1, max(b[3] for b in boxes) - left + 1), bool)
         for ya, yb, xa, xb in boxes:
-            marks[ya - ya0 : yb - ya0 + 1, xa - xa0 : xb - xa0 + 1] = True
+            marks[ya - top : yb - top + 1, xa - left : xb - left + 1] = True
         rr, cc = np.nonzero(marks)
-        rows.append(np.stack([rr + ya0, cc + xa0], axis=1))
-        return np.concatenate(rows)
+        return np.stack([rr + top, cc + left], axis=1).astype(np.int64)
 
     def query(self, pixels: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray]:
         """Distance to the centreline and index of the nearest point (index -1 beyond reach)."""
