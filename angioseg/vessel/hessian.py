@@ -290,6 +290,12 @@ def _multiscale(
         video, single = as_frames(frames, device=device, dtype=dtype)
         if not black_ridges:
             video = -video
+        # Centre each frame on its mid-range (the Hessian ignores constants): less float32
+        # rounding, and an exactly flat frame gives an exactly zero Hessian, as in scipy,
+        # instead of rounding noise that Frangi's self-normalising gamma would amplify.
+        low = video.amin(dim=(1, 2), keepdim=True)
+        high = video.amax(dim=(1, 2), keepdim=True)
+        video = video - (low + high) / 2
         total, height, width = video.shape
         nb = -(-width // _BLOCK)
         result = torch.empty((total, height, width), dtype=dtype, device=device)
