@@ -129,8 +129,9 @@ def temporal_filter(probabilities: np.ndarray, *, radius: int = 1, weights: np.n
         radius: K; the filter spans 2K + 1 frames.
         weights: h(l) for l = -K..K (2K + 1 values); default h(l) = 1 / (2K + 1).
 
-    At the ends of the run the missing frames are left out and the weights of the frames that
-    exist are renormalised to sum to 1 (so a constant video stays constant).
+    At the ends of the run the first and last frames are repeated (g(k) = g(0) for k < 0 and
+    g(k) = g(T-1) for k >= T), so every output frame is a full weighted average and a constant
+    video stays constant.
 
     Returns:
         `(T, H, W)` float32 filtered maps.
@@ -144,13 +145,9 @@ def temporal_filter(probabilities: np.ndarray, *, radius: int = 1, weights: np.n
     if h.shape != (2 * radius + 1,):
         raise InputError(f"temporal filter needs {2 * radius + 1} weights for K = {radius}; got {h.shape[0]}")
     count = g.shape[0]
+    frame_index = np.arange(count)
     out = np.zeros_like(g)
-    norm = np.zeros(count, np.float64)
     for offset, weight in zip(range(-radius, radius + 1), h):
-        # f(k) += h(l) g(k - l): frame k takes frame k - l where it exists
-        lo, hi = max(0, offset), min(count, count + offset)
-        if lo >= hi:
-            continue
-        out[lo:hi] += np.float32(weight) * g[lo - offset : hi - offset]
-        norm[lo:hi] += weight
-    return out / norm.astype(np.float32)[:, None, None]
+        source = np.clip(frame_index - offset, 0, count - 1)  # f(k) += h(l) g(k - l)
+        out += np.float32(weight) * g[source]
+    return out

@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import ndimage as ndi
+from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
 from angioseg.errors import InputError
@@ -210,27 +211,51 @@ def _drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
 
 
 def _select_components(candidates: np.ndarray, response: np.ndarray, min_pixels: int, fraction: float, gap: float) -> np.ndarray:
-    """The "public" selection on one frame (see the module docstring)."""
+    """The "public" selection on one frame (see the module docstring).
+
+    Growth is a breadth-first search over components: each round adds every eligible component
+    within `gap` of a component added in the previous round. Distances between components are
+    exact Euclidean distances between pixel centres, found with k-d trees over their boundary
+    pixels (the pixel of a set nearest to any outside point always has a 4-neighbour outside it).
+    """
     labels, count = ndi.label(candidates, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return np.zeros(candidates.shape, dtype=bool)
-    index = np.arange(1, count + 1)
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    means = np.asarray(ndi.mean(response, labels, index), dtype=np.float64)
+    means = np.asarray(ndi.mean(response, labels, np.arange(1, count + 1)), dtype=np.float64)
     large = sizes >= max(min_pixels, 1)
     pool = np.flatnonzero(large) if large.any() else np.arange(count)
-    brightest = pool[np.argmax(means[pool])]
+    brightest = int(pool[np.argmax(means[pool])])
+    eligible = large & (means >= fraction * means[brightest])
+    eligible[brightest] = False
     kept = np.zeros(count + 1, dtype=bool)  # indexed by label; 0 = background, never kept
     kept[brightest + 1] = True
-    eligible = np.concatenate([[False], large & (means >= fraction * means[brightest])])
-    eligible[brightest + 1] = False
-    while eligible.any():
-        # distance from every pixel to the nearest kept pixel, then its minimum per component
-        distance = ndi.distance_transform_edt(~kept[labels])
-        nearest = np.concatenate([[np.inf], np.asarray(ndi.minimum(distance, labels, index), dtype=np.float64)])
-        new = eligible & (nearest <= gap)
-        if not new.any():
-            break
-        kept |= new
-        eligible &= ~new
+    if eligible.any():
+        wanted = eligible.copy()
+        wanted[brightest] = True
+        points = _boundary_points(candidates, labels, wanted)
+        bound = gap * (1 + 1e-9) + 1e-9  # distances equal to gap count as within it
+        frontier = [brightest]
+        remaining = set(np.flatnonzero(eligible).tolist())
+        while frontier and remaining:
+            tree = cKDTree(np.concatenate([points[c] for c in frontier]))
+            frontier = [
+                c for c in sorted(remaining) if np.isfinite(tree.query(points[c], k=1, distance_upper_bound=bound)[0]).any()
+            ]
+            remaining.difference_update(frontier)
+            kept[[c + 1 for c in frontier]] = True
     return kept[labels]
+
+
+def _boundary_points(candidates: np.ndarray, labels: np.ndarray, wanted: np.ndarray) -> dict[int, np.ndarray]:
+    """Component index (label - 1) -> `(n, 2)` coordinates of its pixels with a 4-neighbour
+    outside the candidate mask (or on the frame edge), for the wanted components."""
+    interior = ndi.binary_erosion(candidates, structure=ndi.generate_binary_structure(2, 1))
+    edge = candidates & ~interior
+    edge &= wanted[np.maximum(labels, 1) - 1] & (labels > 0)
+    coords = np.argwhere(edge)
+    owner = labels[edge] - 1
+    order = np.argsort(owner, kind="stable")
+    owner, coords = owner[order], coords[order].astype(np.float64)
+    cuts = np.flatnonzero(np.diff(owner)) + 1
+    return {int(group[0]): pts for group, pts in zip(np.split(owner, cuts), np.split(coords, cuts))}

@@ -1,0 +1,115 @@
+"""`angioseg segment`, `evaluate`, `methods` and `demo` end to end on generated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from angioseg.cli.main import main
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def phantom_set(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("seg") / "phantom"
+    assert main(["data", "phantom", "--out", str(out), "--n", "2", "--seed", "4", "--size", "96", "--frames", "6", "--no-overlay"]) == 0
+    return out
+
+
+def test_methods_lists_the_baselines(capsys):
+    code, out, _ = run_cli(capsys, "methods")
+    assert code == 0
+    names = [line.split()[0] for line in out.strip().splitlines()]
+    assert {"frangi", "sato"} <= set(names)
+
+
+def test_segment_a_phantom_dicom_writes_all_outputs(phantom_set, tmp_path, capsys):
+    out = tmp_path / "seg"
+    code, stdout, err = run_cli(capsys, "segment", phantom_set / "DICOM" / "phantom_000.dcm", "-o", out, "--method", "frangi")
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "masks").glob("*.png")) == [f"{i:05d}.png" for i in range(6)]
+    with np.load(out / "masks.npz") as data:
+        assert data["labels"].shape == (6, 96, 96)
+    with np.load(out / "probabilities.npz") as data:
+        probabilities = next(data[k] for k in data.files if data[k].ndim == 3)
+        assert probabilities.shape == (6, 96, 96) and 0 <= probabilities.min() <= probabilities.max() <= 1
+    assert (out / "overlay.mp4").stat().st_size > 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "frangi" and report["input"]["frames"] == 6
+    assert len(report["per_frame"]) == 6 and "vessel_px" in report["per_frame"][0]
+    assert report["frames_per_second"] > 0
+    labels = np.load(out / "masks.npz")["labels"]
+    assert [row["vessel_px"] for row in report["per_frame"]] == [int((f == 1).sum()) for f in labels]
+
+
+def test_segment_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    bad = tmp_path / "run.dcm"
+    bad.write_bytes(b"\x00" * 300)
+    out = tmp_path / "seg"
+    code, _, err = run_cli(capsys, "segment", bad, "-o", out)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "run.dcm" in err
+    assert not out.exists()
+    code, _, err = run_cli(capsys, "segment", bad, "-o", out, "--method", "no-such-method")
+    assert code == 2 and "no-such-method" in err and "frangi" in err
+
+
+def test_segment_rejects_an_unavailable_device(phantom_set, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is available here")
+    code, _, err = run_cli(capsys, "segment", phantom_set / "DICOM" / "phantom_000.dcm", "-o", tmp_path / "x", "--device", "cuda")
+    assert code == 2 and "CUDA" in err
+
+
+def test_evaluate_two_methods_side_by_side(phantom_set, tmp_path, capsys):
+    report_base = tmp_path / "report"
+    code, out, err = run_cli(capsys, "evaluate", "--method", "frangi", "--method", "sato", "--data", phantom_set, "-o", report_base)
+    assert code == 0, err
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["methods"]) == {"frangi", "sato"}
+    for entry in report["methods"].values():
+        assert len(entry["cases"]) == 2
+        for metric in ("dice", "cldice", "nsd", "auroc", "auprc", "flicker", "sensitivity", "specificity", "accuracy"):
+            assert np.isfinite(entry["summary"][metric]["mean"])
+    table = (tmp_path / "report.md").read_text()
+    assert "| frangi |" in table and "| sato |" in table and "nan" not in table.lower()
+
+
+def test_evaluate_image_mask_folder(tmp_path, capsys):
+    import cv2
+
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "masks").mkdir(parents=True)
+    image = np.full((64, 64), 200, np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    cv2.line(image, (5, 32), (60, 30), 80, 3)
+    cv2.line(mask, (5, 32), (60, 30), 1, 3)
+    for name in ("1", "2"):
+        cv2.imwrite(str(tmp_path / "data" / "images" / f"{name}.png"), image)
+        cv2.imwrite(str(tmp_path / "data" / "masks" / f"{name}.png"), mask * 255)
+    code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", tmp_path / "data", "-o", tmp_path / "r.json")
+    assert code == 0, err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["methods"]["frangi"]["summary"]["dice"]["mean"] > 0.3
+
+
+def test_evaluate_rejects_a_folder_of_neither_layout(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", tmp_path, "-o", tmp_path / "r")
+    assert code == 2 and "DAVIS-style" in err
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "6")
+    assert code == 0, err
+    assert "| frangi |" in out or "| cenet" in out
+    assert (tmp_path / "demo" / "segmentation" / "overlay.mp4").exists()
+    assert (tmp_path / "demo" / "metrics.json").exists()
