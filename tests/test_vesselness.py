@@ -77,7 +77,7 @@ def _arcade_frame(root, name: str) -> np.ndarray:
 
 
 def test_matches_skimage_on_real_arcade_frames(arcade):
-    frames = np.stack([_arcade_frame(arcade, "1"), _arcade_frame(arcade, "2")])
+    frames = np.stack([_arcade_frame(arcade, "1"), _arcade_frame(arcade, "3")])  # 3: saturated area
     assert frames.shape[1:] == (512, 512)
     for ours_fn, ref_fn in ((frangi, skfilters.frangi), (sato, skfilters.sato)):
         ours = ours_fn(frames)  # default sigmas 1, 3, 5, 7, 9
@@ -108,8 +108,26 @@ def test_dark_horizontal_line_responds_on_the_line(fn):
     on_line = response[31, 10:70].mean()
     beside = response[[20, 42], 10:70].mean()
     assert on_line > 0 and on_line > 5 * beside
+    strict = {} if fn is sato else {"skimage_compat": False}
     # a bright line is not a dark ridge: no response on it with black_ridges=True
-    assert fn(1 - frame, sigmas=(1, 2, 3))[31, 10:70].max() < 0.05 * on_line
+    assert fn(1 - frame, sigmas=(1, 2, 3), **strict)[31, 10:70].max() < 0.05 * on_line
+    assert fn(1 - frame, sigmas=(1, 2, 3), black_ridges=False)[31, 10:70].mean() > 0.5 * on_line
+
+
+def test_frangi_reproduces_skimage_on_flat_regions_and_axis_aligned_edges():
+    # scikit-image's Frangi responds on the bright side of edges of regions that are constant
+    # along one axis (its small eigenvalue cancels to exactly 0); real angiograms have such
+    # regions (black borders, saturation). skimage_compat=True reproduces it, False removes it.
+    frame = synthetic_frame(size=96, seed=11)
+    frame[:, 70:] = 1.0  # saturated band
+    frame[:, 90:] = 0.0  # black border
+    frame[40:44, :] = 0.2  # and an exactly horizontal dark line through everything
+    ref = skfilters.frangi(frame)
+    assert pearson(frangi(frame), ref) >= 0.999
+    bright = 1 - frame
+    assert pearson(frangi(bright), skfilters.frangi(bright)) >= 0.999
+    strict = frangi(bright, skimage_compat=False)
+    assert strict[41, 72:88].max() < 0.01 < skfilters.frangi(bright)[41, 72:88].max()
 
 
 def test_shapes_dtypes_and_input_kinds():

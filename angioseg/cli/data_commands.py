@@ -120,7 +120,8 @@ def _register_make_videos(commands: argparse._SubParsersAction) -> None:
     source.add_argument("--arcade-labels", type=Path, help="folder of ARCADE/YOLO polygon .txt files")
     parser.add_argument("--out", required=True, type=Path, help="output DAVIS-style folder (replaced atomically)")
     parser.add_argument("--frames", type=positive_int, default=32, help="frames per video (default 32)")
-    parser.add_argument("--fps", type=frame_rate, default=15.0, help="frame rate (default 15)")
+    parser.add_argument("--fps", type=frame_rate, default=None,
+                        help="frame rate (default: drawn per video from 7.5-30 fps, like clinical runs)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only the first K frames (natural order)")
     parser.add_argument("--no-motion", action="store_true", help="skip the exact motion fields (Motion/*.npz)")

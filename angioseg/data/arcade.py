@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -39,6 +38,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from angioseg.errors import InputError
+from angioseg.io.images import natural_sort_key
 
 #: ARCADE class id -> SYNTAX segment name (classes 0-24 are vessel segments).
 ARCADE_SEGMENT_NAMES: dict[int, str] = {
@@ -246,10 +246,6 @@ def rasterise_segments(
 
 
 # ---- data set ------------------------------------------------------------------------------
-def _natural_key(name: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
 @dataclass
 class ArcadeSample:
     """One annotated ARCADE frame.
@@ -303,7 +299,7 @@ class ArcadeDataset:
                 f"ARCADE split folder {self.image_dir} not found; {ARCADE_ENV_VAR} (or root) must name "
                 "the folder that holds train/images and val/images"
             )
-        self.ids: list[str] = sorted((p.stem for p in self.image_dir.glob("*.png")), key=_natural_key)
+        self.ids: list[str] = sorted((p.stem for p in self.image_dir.glob("*.png")), key=natural_sort_key)
         if not self.ids:
             raise InputError(f"{self.image_dir}: no PNG images found")
 
