@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         worst = min(pearson(ours[t], ref[t]) for t in range(count))
         print(
             f"{name}: skimage {1000 * ref_time / count:.1f} ms/frame, angioseg {1000 * our_time / count:.1f} ms/frame, "
-            f"speed-up {ref_time / our_time:.1f}x, correlation {pearson(ours, ref):.4f} (worst frame {worst:.4f})"
+            f"speed-up {ref_time / our_time:.1f}x, correlation {pearson(ours, ref):.6f} (worst frame {worst:.6f})"
         )
 
     if args.conv2d:

@@ -127,7 +127,7 @@ def test_frangi_reproduces_skimage_on_flat_regions_and_axis_aligned_edges():
     bright = 1 - frame
     assert pearson(frangi(bright), skfilters.frangi(bright)) >= 0.999
     strict = frangi(bright, skimage_compat=False)
-    assert strict[41, 72:88].max() < 0.01 < skfilters.frangi(bright)[41, 72:88].max()
+    assert strict[41, 72:88].max() < 0.01 and skfilters.frangi(bright)[41, 72:88].max() > 0.5
 
 
 def test_shapes_dtypes_and_input_kinds():

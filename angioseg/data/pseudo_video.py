@@ -848,7 +848,7 @@ def make_pseudo_video(
     video = Video(
         frames,
         fps=params.fps,
-        metadata={"source": "pseudo_video", "seed": seed, "start_point": [int(start[0]), int(start[1])]},
+        metadata={"source_kind": "pseudo_video", "generator": "angioseg.pseudo_video", "seed": seed, "start_point": [int(start[0]), int(start[1])]},
     )
     return PseudoVideo(
         video=video,
