@@ -31,7 +31,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def best_method() -> str:
     from angioseg.methods import available
 
-    names = {name for name, _ in available()}
+    names = {name for name, _ in available(ready_only=True)}
     return next(name for name in PREFERRED_METHODS if name in names)
 
 

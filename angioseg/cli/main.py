@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         info_command,
         methods_command,
         segment_command,
+        train_command,
     )
 
     parser = OneLineArgumentParser(
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment_command.register(verbs)
     evaluate_command.register(verbs)
     methods_command.register(verbs)
+    train_command.register(verbs)
     demo_command.register(verbs)
     return parser
 

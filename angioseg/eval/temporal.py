@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 
 from angioseg.data.motion import warp_backward
 from angioseg.errors import InputError
 from angioseg.eval.overlap import as_frames, as_mask
+from angioseg.flow import dis_flow
 
 __all__ = ["estimate_backward_flow", "flicker_per_pair", "temporal_flicker"]
 
@@ -34,25 +34,16 @@ def _video_frames(frames: Any) -> np.ndarray:
     return array
 
 
-def _to_uint8(frame: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(frame.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
 def estimate_backward_flow(frames: Any) -> np.ndarray:
     """Backward flows `(T−1, H, W, 2)` float32 (dx, dy) from `(T, H, W)` float frames in [0, 1].
 
-    b_t = DIS(frame t+1 -> frame t): OpenCV's flow f from I0 to I1 satisfies
-    I0(x) ≈ I1(x + f(x)), so with I0 = frame t+1 and I1 = frame t, frame t sampled at
-    x + b_t(x) gives frame t+1. Frames are rounded to uint8 first.
+    b_t = DIS(frame t+1 -> frame t) (`angioseg.flow.dis_flow`): frame t sampled at x + b_t(x)
+    gives frame t+1. Frames are rounded to uint8 first.
     """
     video = _video_frames(frames)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     out = np.zeros((max(video.shape[0] - 1, 0), video.shape[1], video.shape[2], 2), np.float32)
-    previous = _to_uint8(video[0])
     for t in range(video.shape[0] - 1):
-        current = _to_uint8(video[t + 1])
-        out[t] = dis.calc(current, previous, None)
-        previous = current
+        out[t] = dis_flow(video[t + 1], video[t])
     return out
 
 

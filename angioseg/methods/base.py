@@ -64,6 +64,11 @@ class Segmenter(abc.ABC):
         self.device = device
         self.dtype = dtype
 
+    @classmethod
+    def is_ready(cls) -> bool:
+        """Whether the method can run with its defaults here (e.g. its weights are shipped)."""
+        return True
+
     def options(self) -> dict[str, Any]:
         """The options this segmenter runs with (reported in report.json)."""
         return {"device": self.device, "dtype": self.dtype}
@@ -105,10 +110,13 @@ def get(name: str, **options: Any) -> Segmenter:
         raise InputError(f"bad options for method {name!r}: {error}") from None
 
 
-def available() -> list[tuple[str, str]]:
-    """(name, one-line description) of every registered method, sorted by name."""
+def available(*, ready_only: bool = False) -> list[tuple[str, str]]:
+    """(name, one-line description) of every registered method, sorted by name.
+
+    With `ready_only`, only methods that can run with their defaults here (weights shipped).
+    """
     _load_builtin_methods()
-    return sorted((name, cls.description) for name, cls in _REGISTRY.items())
+    return sorted((name, cls.description) for name, cls in _REGISTRY.items() if not ready_only or cls.is_ready())
 
 
 
@@ -117,7 +125,7 @@ def _load_builtin_methods() -> None:
     """Import the built-in method modules once (they register themselves)."""
     import importlib
 
-    for module in ("angioseg.methods.vesselness",):
+    for module in ("angioseg.methods.vesselness", "angioseg.methods.supervised.segmenters"):
         importlib.import_module(module)
 
 

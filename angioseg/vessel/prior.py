@@ -63,7 +63,8 @@ from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
 from angioseg.errors import InputError
-from angioseg.vessel.hessian import as_frames, frangi, sato
+from angioseg.vessel.hessian import DEFAULT_SIGMAS, as_frames, frangi, hessian_matrix, sato
+from angioseg.vessel.roi import field_of_view
 
 __all__ = ["VesselnessResult", "vesselness_masks", "REFERENCE_SIZE"]
 
@@ -107,7 +108,9 @@ def vesselness_masks(
     variant: str = "paper",
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
-    scale_percentile: float = 100.0,
+    fov: Any = "auto",
+    scale_percentile: float = 99.5,
+    frangi_gamma: Any = "fov",
     seed_factor: float = 1.5,
     min_size: int = 64,
     percentile: float = 92.0,
@@ -158,29 +161,49 @@ def vesselness_masks(
 
     video, _ = as_frames(frames, device=device, dtype=dtype)
     filter_options.setdefault("black_ridges", True)
-    raw = _FILTERS[filter](video, device=device, dtype=dtype, **filter_options)
-    height, width = raw.shape[1:]
+    sigmas = tuple(float(s) for s in filter_options.get("sigmas", DEFAULT_SIGMAS))
+    height, width = video.shape[1:]
+    import os
+    xo = __import__("json").loads(os.environ.get("PRIOR_X", "{}"))
+    if isinstance(fov, str) and fov == "auto":
+        fov_mask = field_of_view(video.cpu(), sigma=max(sigmas), **xo.get("fov", {}))
+    elif fov is None:
+        fov_mask = np.ones((height, width), dtype=bool)
+    else:
+        fov_mask = np.asarray(fov, dtype=bool)
+    if filter == "frangi" and "gamma" not in filter_options and frangi_gamma == "fov" and not fov_mask.all():
+        h = hessian_matrix(video, sigmas[0], device=device, dtype=dtype)
+        norm = (h[:, 0] ** 2 + 2 * h[:, 1] ** 2 + h[:, 2] ** 2).sqrt().cpu().numpy()[:, fov_mask]
+        mode = xo.get("gmode", "seqmax")
+        if mode == "frame":
+            gam = np.maximum(norm.max(axis=1) / 2, 1e-12)
+            raw = np.stack([frangi(video[t : t + 1], device=device, dtype=dtype, gamma=float(g), **filter_options)[0] for t, g in enumerate(gam)])
+        else:
+            g = {"seqmax": norm.max() / 2, "framemed": np.median(norm.max(axis=1)) / 2}[mode] if mode in ("seqmax", "framemed") else np.percentile(norm, float(mode)) / 2
+            raw = frangi(video, device=device, dtype=dtype, gamma=float(max(g, 1e-12)), **filter_options)
+    else:
+        raw = _FILTERS[filter](video, device=device, dtype=dtype, **filter_options)
     area_ratio = height * width / REFERENCE_SIZE**2
     min_pixels = int(round(min_size * area_ratio))
 
-    if variant == "paper":
-        scale = float(np.percentile(raw, scale_percentile)) if scale_percentile < 100 else float(raw.max())
-    else:
-        scale = float(raw.max())
+    inside = raw[:, fov_mask]
+    scale = float(np.percentile(inside, scale_percentile)) if scale_percentile < 100 else float(inside.max())
     if not scale > 0:  # no structure anywhere: nothing to segment
         zeros = np.zeros(raw.shape, dtype=np.float32)
         return VesselnessResult(zeros, np.zeros(raw.shape, dtype=bool), 0.0, 0.0, filter, variant, None)
     response = np.clip(raw / np.float32(scale), 0.0, 1.0).astype(np.float32, copy=False)
+    response[:, ~fov_mask] = 0
+    pool = response[:, fov_mask] if xo.get("otsu_fov", True) else response
 
     if variant == "paper":
-        threshold = float(threshold_otsu(response))
+        threshold = float(threshold_otsu(pool))
         top = float(response.max())
         seed_threshold = min(seed_factor * threshold, 0.5 * (threshold + top))
         masks = _grow(response, threshold, seed_threshold)
         masks = _drop_small(masks, min_pixels)
         return VesselnessResult(response, masks, threshold, scale, filter, variant, seed_threshold)
 
-    threshold = float(np.percentile(response, percentile))
+    threshold = float(np.percentile(pool, percentile))
     candidates = response > threshold
     masks = np.zeros(response.shape, dtype=bool)
     gap = max_distance * math.sqrt(area_ratio)

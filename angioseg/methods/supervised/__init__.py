@@ -1,0 +1,2 @@
+"""Supervised video segmenters (U-Net, CE-Net, sequence CE-Net, 3D-2D CE-Net): training,
+weights and inference."""

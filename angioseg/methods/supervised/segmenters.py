@@ -1,0 +1,133 @@
+"""Supervised segmenters behind the common interface: U-Net, CE-Net, sequence CE-Net and
+3D-2D CE-Net, running the weights shipped in `angioseg/weights/` (or any `weights=` file).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from angioseg.errors import InputError
+from angioseg.methods.base import Segmentation, Segmenter, register, temporal_filter
+from angioseg.methods.supervised.inference import motion_compensated_filter, predict_probabilities
+from angioseg.methods.supervised.weights import WEIGHTS_DIR, load_model, shipped_weights
+from angioseg.types import LabelMap, Video
+
+VESSEL_LABELS = {0: "background", 1: "vessel"}
+
+
+class NetworkSegmenter(Segmenter):
+    """A trained network applied to every frame (or every clip) of the run.
+
+    Options: `weights` (a safetensors file; default the shipped one), `batch` (frames per
+    forward pass), `threshold` on the vessel probability, `device`.
+    """
+
+    weights_name: ClassVar[str] = ""
+
+    def __init__(self, *, device: str = "cpu", dtype: str = "float32", weights: str | None = None,
+                 batch: int = 4, threshold: float = 0.5) -> None:
+        super().__init__(device=device, dtype=dtype)
+        if dtype != "float32":
+            raise InputError(f"method {self.name!r} runs in float32 only; got dtype {dtype!r}")
+        if not 0.0 < threshold < 1.0:
+            raise InputError(f"threshold must lie in (0, 1); got {threshold}")
+        self.weights_path = weights or str(shipped_weights(self.weights_name))
+        self.batch = int(batch)
+        self.threshold = float(threshold)
+        self.model, self.spec, self.training_info = load_model(self.weights_path, device=device)
+
+    @classmethod
+    def is_ready(cls) -> bool:
+        return (WEIGHTS_DIR / f"{cls.default_weights_name()}.safetensors").is_file()
+
+    @classmethod
+    def default_weights_name(cls) -> str:
+        return cls.weights_name
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "weights": self.weights_path, "batch": self.batch, "threshold": self.threshold}
+
+    def probabilities(self, video: Video) -> np.ndarray:
+        """`(T, H, W)` float32 vessel probability of every frame."""
+        return predict_probabilities(self.model, self.spec, video.frames, batch=self.batch, device=self.device)
+
+    def _segment(self, video: Video, *, prompt: LabelMap | None) -> Segmentation:
+        start = time.perf_counter()
+        probabilities = self.probabilities(video)
+        timings = {"network": time.perf_counter() - start}
+        probabilities = self.post_process(probabilities, video, timings)
+        labels = (probabilities >= self.threshold).astype(np.uint8)
+        return Segmentation(LabelMap(labels, dict(VESSEL_LABELS)), probabilities, timings)
+
+    def post_process(self, probabilities: np.ndarray, video: Video, timings: dict[str, float]) -> np.ndarray:
+        return probabilities
+
+
+@register
+class UNetSegmenter(NetworkSegmenter):
+    name = "unet"
+    description = "U-Net baseline, per frame (shipped weights, trained on phantoms + ARCADE pseudo-videos)"
+    weights_name = "unet"
+
+
+@register
+class CENetSegmenter(NetworkSegmenter):
+    name = "cenet"
+    description = "CE-Net (ResNet-34, DAC + RMP), lite width, per frame"
+    weights_name = "cenet"
+
+
+@register
+class SequenceCENetSegmenter(NetworkSegmenter):
+    """CE-Net per frame, then the temporal filter over 2K+1 frames, plain or along the motion."""
+
+    name = "seq-cenet"
+    description = "Sequence CE-Net: CE-Net per frame + temporal filter over 2K+1 frames (plain or motion-compensated)"
+    weights_name = "cenet"
+
+    def __init__(self, *, k: int = 1, motion: str = "dis", **options: Any) -> None:
+        if k < 0:
+            raise InputError(f"k must be >= 0; got {k}")
+        if motion not in ("none", "dis"):
+            raise InputError(f"motion must be 'none' or 'dis'; got {motion!r}")
+        super().__init__(**options)
+        self.k = int(k)
+        self.motion = motion
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "k": self.k, "motion": self.motion}
+
+    def post_process(self, probabilities: np.ndarray, video: Video, timings: dict[str, float]) -> np.ndarray:
+        start = time.perf_counter()
+        if self.motion == "none":
+            filtered = temporal_filter(probabilities, radius=self.k)
+        else:
+            filtered = motion_compensated_filter(probabilities, video.frames, radius=self.k)
+        timings["temporal_filter"] = time.perf_counter() - start
+        return filtered
+
+
+@register
+class CENet3D2DSegmenter(NetworkSegmenter):
+    """3D-2D CE-Net: a Conv3d over 2N+1 frames feeding CE-Net; the mask of the centre frame."""
+
+    name = "cenet3d2d"
+    description = "3D-2D CE-Net: Conv3d over 2N+1 frames into CE-Net (N = 2 default, N = 1 option)"
+
+    def __init__(self, *, n: int = 2, **options: Any) -> None:
+        if n not in (1, 2):
+            raise InputError(f"n must be 1 or 2 (weights are shipped for both); got {n}")
+        self.n = int(n)
+        self.weights_name = f"cenet3d2d-n{n}"
+        super().__init__(**options)
+
+    @classmethod
+    def default_weights_name(cls) -> str:
+        return "cenet3d2d-n2"
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "n": self.n}

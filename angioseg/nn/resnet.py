@@ -1,0 +1,156 @@
+"""ResNet-18/34 encoders (He et al. 2016) for grey-level images, written from the paper.
+
+The encoder is the one CE-Net uses: the stem (7×7 convolution with stride 2, normalisation,
+ReLU), a 3×3 max-pool with stride 2, and four stages of BasicBlocks (two 3×3 convolutions with
+an identity or 1×1-projection shortcut), the first block of stages 2-4 striding by 2.
+
+========  ======  =================  ================================
+feature   stride  channels (width 1)  produced by
+========  ======  =================  ================================
+stem      2       64                 conv7×7 s2 + norm + ReLU
+layer1    4       64                 max-pool s2 + 3 (2) BasicBlocks
+layer2    8       128                4 (2) BasicBlocks
+layer3    16      256                6 (2) BasicBlocks
+layer4    32      512                3 (2) BasicBlocks
+========  ======  =================  ================================
+
+(block counts for ResNet-34, ResNet-18 in brackets). ``width`` scales every channel count
+(`scaled_channels`: rounded to a multiple of 8, at least 8). Weights start from He
+initialisation; there are no ImageNet weights here (none can be downloaded in this project).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from angioseg.errors import InputError
+from angioseg.nn.layers import check_input, check_norm, init_weights, make_norm, scaled_channels
+
+BLOCKS: dict[str, tuple[int, int, int, int]] = {
+    "resnet18": (2, 2, 2, 2),
+    "resnet34": (3, 4, 6, 3),
+}
+BASE_CHANNELS = (64, 128, 256, 512)
+
+EncoderName = Literal["resnet18", "resnet34"]
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convolutions with a residual shortcut: ``relu(norm(conv(relu(norm(conv(x))))) + s(x))``.
+
+    ``s`` is the identity, or a 1×1 convolution (with the block's stride) + norm when the
+    channel count or the resolution changes.
+
+    Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H / stride, W / stride)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1, norm: str = "batch") -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.norm1 = make_norm(norm, out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.norm2 = make_norm(norm, out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut: nn.Module
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                make_norm(norm, out_channels),
+            )
+        else:
+            self.shortcut = nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.norm1(self.conv1(x)))
+        y = self.norm2(self.conv2(y))
+        return self.relu(y + self.shortcut(x))
+
+
+class ResNetEncoder(nn.Module):
+    """ResNet-18/34 feature extractor returning the five feature maps of a U-shaped network.
+
+    Args (keyword-only):
+        depth: ``"resnet34"`` (blocks 3, 4, 6, 3) or ``"resnet18"`` (2, 2, 2, 2).
+        in_channels: 1 for grey-level frames (3 allowed, e.g. to compare with RGB models).
+        width: channel multiplier (1.0 = the paper's 64, 128, 256, 512), or ``"lite"``/``"paper"``.
+        norm: ``"batch"`` or ``"instance"`` (``InstanceNorm2d(affine=True)``).
+        stem: optional replacement for the stem (conv7×7 s2 + norm + ReLU). It must map the
+            input ``(B, C_in, H, W)`` to ``(B, channels[0], H/2, W/2)``; the encoder's max-pool
+            and the four stages follow unchanged. The 3D-2D CE-Net uses it (see `cenet3d2d`).
+            ``in_channels`` is then only recorded, not used.
+
+    Attributes:
+        channels: channel counts of the five features ``(stem, layer1, layer2, layer3, layer4)``.
+        strides: ``(2, 4, 8, 16, 32)``.
+
+    ``forward(x)``: ``x`` is ``(B, C_in, H, W)`` with H, W multiples of 32 (callers pad; see
+    `angioseg.nn.layers.pad_to_multiple`); returns ``[stem (B, c0, H/2, W/2), layer1 (B, c1, H/4,
+    W/4), layer2 (B, c2, H/8, W/8), layer3 (B, c3, H/16, W/16), layer4 (B, c4, H/32, W/32)]``.
+    Other sizes run too; each stride-2 step then rounds up.
+    """
+
+    strides = (2, 4, 8, 16, 32)
+
+    def __init__(
+        self,
+        *,
+        depth: EncoderName = "resnet34",
+        in_channels: int = 1,
+        width: float | str = 1.0,
+        norm: str = "batch",
+        stem: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if depth not in BLOCKS:
+            raise InputError(f"encoder must be one of {', '.join(BLOCKS)}, not {depth!r}")
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise InputError(f"in_channels must be a positive integer, not {in_channels!r}")
+        check_norm(norm)
+        widths = [scaled_channels(c, width) for c in BASE_CHANNELS]
+        self.depth = depth
+        self.in_channels = in_channels
+        self.norm_kind = norm
+        self.blocks_per_stage = BLOCKS[depth]
+        self.channels: tuple[int, ...] = (widths[0], *widths)
+        self.custom_stem = stem is not None
+        if stem is None:
+            stem = nn.Sequential(
+                nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False),
+                make_norm(norm, widths[0]),
+                nn.ReLU(inplace=True),
+            )
+        self.stem = stem
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        stages = []
+        previous = widths[0]
+        for index, (count, channels) in enumerate(zip(self.blocks_per_stage, widths)):
+            stride = 1 if index == 0 else 2
+            blocks = [BasicBlock(previous, channels, stride=stride, norm=norm)]
+            blocks += [BasicBlock(channels, channels, norm=norm) for _ in range(count - 1)]
+            stages.append(nn.Sequential(*blocks))
+            previous = channels
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if not self.custom_stem:
+            check_input(x, self.in_channels, "ResNetEncoder")
+        s = self.stem(x)
+        e1 = self.layer1(self.maxpool(s))
+        e2 = self.layer2(e1)
+        e3 = self.layer3(e2)
+        e4 = self.layer4(e3)
+        return [s, e1, e2, e3, e4]
+
+
+def resnet18_encoder(*, in_channels: int = 1, width: float | str = 1.0, norm: str = "batch") -> ResNetEncoder:
+    """ResNet-18 encoder (BasicBlocks 2, 2, 2, 2); see `ResNetEncoder`."""
+    return ResNetEncoder(depth="resnet18", in_channels=in_channels, width=width, norm=norm)
+
+
+def resnet34_encoder(*, in_channels: int = 1, width: float | str = 1.0, norm: str = "batch") -> ResNetEncoder:
+    """ResNet-34 encoder (BasicBlocks 3, 4, 6, 3); see `ResNetEncoder`."""
+    return ResNetEncoder(depth="resnet34", in_channels=in_channels, width=width, norm=norm)

@@ -1,0 +1,130 @@
+"""3D-2D CE-Net of `angioseg.nn`: clips, the Conv3d input layer, the centre-slice equivalence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from angioseg.errors import InputError
+from angioseg.nn import CENet3D2D, centre_slice_2d_model, dice_loss, make_clips
+from angioseg.nn.layers import to_channels_last
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine two threads can run 10-25× slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_make_clips_repeats_edge_frames() -> None:
+    frames = torch.arange(4.0)[:, None, None].expand(4, 3, 2)  # frame t is filled with t
+    clips = make_clips(frames, 2)
+    assert clips.shape == (4, 5, 3, 2)
+    assert clips[:, :, 0, 0].tolist() == [
+        [0, 0, 0, 1, 2],
+        [0, 0, 1, 2, 3],
+        [0, 1, 2, 3, 3],
+        [1, 2, 3, 3, 3],
+    ]
+    assert make_clips(frames, radius=1)[:, :, 1, 1].tolist() == [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3]]
+    assert make_clips(frames[:1], 2)[:, :, 0, 0].tolist() == [[0, 0, 0, 0, 0]]
+    assert torch.equal(make_clips(frames, 0)[:, 0], frames)
+    with pytest.raises(InputError):
+        make_clips(torch.rand(2, 3), 1)
+    with pytest.raises(InputError):
+        make_clips(frames, -1)
+
+
+def test_input_layer_is_the_papers_conv3d() -> None:
+    model = CENet3D2D(temporal_radius=2, width="lite")
+    conv = model.temporal_conv
+    assert isinstance(conv, nn.Conv3d)
+    assert (conv.in_channels, conv.out_channels) == (1, 16)
+    assert conv.kernel_size == (5, 3, 3) and conv.padding == (0, 1, 1) and conv.stride == (1, 1, 1)
+    assert all(isinstance(m, nn.InstanceNorm2d) for m in model.modules() if "Norm" in type(m).__name__)
+    clips = torch.randn(2, 5, 19, 23)
+    with torch.no_grad():
+        fused = model.fuse(clips)
+        literal = model.fuse_conv3d(clips)
+        assert literal.shape == (2, 16, 19, 23)
+        torch.testing.assert_close(fused, literal, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_centre_slice_equivalence(radius: int) -> None:
+    torch.manual_seed(radius)
+    model = CENet3D2D(temporal_radius=radius, width="lite").eval()
+    clips = torch.randn(2, 2 * radius + 1, 97, 131)
+    with torch.no_grad():
+        before = model(clips)
+        weight = model.temporal_conv.weight  # (16, 1, 2N+1, 3, 3)
+        weight[:, :, :radius] = 0
+        weight[:, :, radius + 1 :] = 0
+        two_d = centre_slice_2d_model(model)
+        assert isinstance(two_d.first_conv, nn.Conv2d)
+        assert (two_d.first_conv.in_channels, two_d.first_conv.out_channels) == (1, 16)
+        assert two_d.first_conv.kernel_size == (3, 3)
+        assert two_d.body is model.body  # every other weight shared
+        three = model(clips)
+        two = two_d(clips[:, radius : radius + 1])
+        two_again = model.as_2d()(clips[:, radius : radius + 1])
+    assert three.shape == two.shape == (2, 1, 97, 131)
+    torch.testing.assert_close(two, three, atol=1e-5, rtol=0)
+    torch.testing.assert_close(two_again, three, atol=1e-5, rtol=0)
+    assert (before - three).abs().max() > 1e-3  # the neighbour frames did matter before zeroing
+
+
+def test_any_size_and_channels_last() -> None:
+    torch.manual_seed(0)
+    model = CENet3D2D(temporal_radius=2, width="lite").eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, 5, 300, 300)).shape == (1, 1, 300, 300)
+        clips = torch.rand(2, 5, 64, 96)
+        expected = model(clips)
+        to_channels_last(model)
+        assert model.body.final_conv2.weight.is_contiguous(memory_format=torch.channels_last)
+        got = model(clips.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    small = CENet3D2D(temporal_radius=1, width=0.125, encoder="resnet18", num_classes=2).eval()
+    with torch.no_grad():
+        assert small(torch.rand(3, 3, 97, 131)).shape == (3, 2, 97, 131)
+    with pytest.raises(InputError):
+        small(torch.rand(1, 5, 64, 64))  # radius 1 expects 3 frames
+
+
+def test_cenet3d2d_lite_learns_a_line() -> None:
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(2)
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    masks = torch.stack([(yy - xx).abs() < 3, (yy - 0.5 * xx - 10).abs() < 3]).float().unsqueeze(1)
+    frames = 0.7 - 0.4 * masks + 0.05 * torch.randn(2, 5, 64, 64, generator=generator)  # a still clip
+    model = CENet3D2D(temporal_radius=2, width="lite").train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        optimiser.zero_grad()
+        loss = dice_loss(model(frames), masks)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.05, losses
+
+
+def test_safetensors_round_trip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = CENet3D2D(temporal_radius=1, width="lite").eval()
+    path = tmp_path / "cenet3d2d.safetensors"
+    save_file(model.state_dict(), str(path))
+    torch.manual_seed(1)
+    restored = CENet3D2D(temporal_radius=1, width="lite").eval()
+    restored.load_state_dict(load_file(str(path)))
+    clips = torch.rand(2, 3, 64, 80)
+    with torch.no_grad():
+        assert torch.equal(model(clips), restored(clips))

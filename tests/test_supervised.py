@@ -1,0 +1,99 @@
+"""Training, weights and inference of the supervised segmenters, on tiny generated data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from angioseg import InputError, Video
+from angioseg.cli.main import main
+from angioseg.methods import get
+from angioseg.methods.supervised.clips import ClipSampler, TrainingSequence, clip_indices
+from angioseg.methods.supervised.inference import motion_compensated_filter, predict_probabilities
+from angioseg.methods.supervised.training import TrainConfig, train
+from angioseg.methods.supervised.weights import get_spec, load_model, read_metadata, save_weights
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sup")
+    assert main(["data", "phantom", "--out", str(root / "ph"), "--n", "2", "--seed", "3", "--size", "64", "--frames", "5", "--no-dicom", "--no-overlay"]) == 0
+    return root
+
+
+def test_clip_indices_repeat_edge_frames():
+    assert clip_indices(0, 5, 2).tolist() == [0, 0, 0, 1, 2]
+    assert clip_indices(4, 5, 2).tolist() == [2, 3, 4, 4, 4]
+    assert clip_indices(2, 5, 1).tolist() == [1, 2, 3]
+
+
+def test_sampler_shapes_and_vessel_bias():
+    frames = np.zeros((4, 40, 40), np.uint8)
+    vessel = np.zeros((4, 40, 40), bool)
+    vessel[:, 30:32, 30:34] = True
+    sampler = ClipSampler([TrainingSequence("s", frames, vessel)], radius=2, crop=16, vessel_bias=1.0, seed=0)
+    inputs, targets = sampler.batch(6)
+    assert inputs.shape == (6, 5, 16, 16) and targets.shape == (6, 1, 16, 16)
+    assert (targets.flatten(1).sum(1) > 0).all()  # every crop holds the vessel
+    with pytest.raises(InputError, match="crop"):
+        ClipSampler([TrainingSequence("s", frames, vessel)], radius=0, crop=64)
+
+
+def test_training_is_deterministic_and_resumable(tiny_data, tmp_path):
+    common = dict(model="cenet3d2d-n1", data=[str(tiny_data / "ph")], val=[str(tiny_data / "ph")], steps=4,
+                  batch=2, crop=32, checkpoint_every=2, val_every=2, val_frames=1, seed=5)
+    train(TrainConfig(out=str(tmp_path / "a"), **common), log=lambda _: None)
+    train(TrainConfig(out=str(tmp_path / "b"), **{**common, "steps": 2}), log=lambda _: None)
+    train(TrainConfig(out=str(tmp_path / "b"), **common), resume=True, log=lambda _: None)
+    state_a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    state_b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    info = read_metadata(tmp_path / "a" / "best.safetensors")
+    assert info["architecture"] == "cenet3d2d" and info["radius"] == 1
+    assert info["info"]["config"]["data"] == [str(tiny_data / "ph")]
+
+
+def test_weights_round_trip_and_bad_files(tmp_path):
+    spec = get_spec("cenet")
+    model = spec.build().eval()
+    path = save_weights(model, spec, tmp_path / "w.safetensors", info={"command": "test"})
+    loaded, loaded_spec, info = load_model(path)
+    x = torch.rand(1, 1, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), loaded(x))
+    assert loaded_spec == spec and info == {"command": "test"}
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(InputError, match="bad.safetensors"):
+        load_model(tmp_path / "bad.safetensors")
+    with pytest.raises(InputError, match="does not exist"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_segmenter_with_given_weights_segments_a_video(tmp_path):
+    spec = get_spec("cenet3d2d-n2")
+    path = save_weights(spec.build(), spec, tmp_path / "n2.safetensors", info={})
+    segmenter = get("cenet3d2d", n=2, weights=str(path))
+    video = Video(np.random.default_rng(0).random((5, 48, 40)).astype(np.float32), fps=10)
+    result = segmenter.segment(video)
+    assert result.masks.shape == (5, 48, 40) and result.probabilities.dtype == np.float32
+    direct = predict_probabilities(segmenter.model, segmenter.spec, video.frames, batch=1)  # batching changes nothing
+    assert np.allclose(direct, result.probabilities, atol=1e-5)
+
+
+def test_motion_compensated_filter_keeps_a_moving_square_sharp():
+    count, size, shift = 5, 40, 3
+    probabilities = np.zeros((count, size, size), np.float32)
+    for t in range(count):
+        probabilities[t, 15:25, 5 + shift * t : 15 + shift * t] = 1.0
+    forward = np.zeros((count - 1, size, size, 2), np.float32)
+    forward[..., 0] = shift  # frame t at x is frame t+1 at x + 3
+    backward = -forward
+    from angioseg.methods import temporal_filter
+
+    compensated = motion_compensated_filter(probabilities, probabilities, radius=1, flows=(forward, backward))
+    plain = temporal_filter(probabilities, radius=1)
+    inside = probabilities[2] > 0
+    assert compensated[2][inside].min() > 0.99
+    assert plain[2][inside].min() < 0.7
