@@ -91,7 +91,8 @@ def test_any_size_and_channels_last() -> None:
         to_channels_last(model)
         assert model.body.final_conv2.weight.is_contiguous(memory_format=torch.channels_last)
         got = model(clips.contiguous(memory_format=torch.channels_last))
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    # same maths, other summation order: float noise grows through ~100 layers (IN on 2×3 maps)
+    torch.testing.assert_close(got, expected, atol=3e-4, rtol=1e-4)
     small = CENet3D2D(temporal_radius=1, width=0.125, encoder="resnet18", num_classes=2).eval()
     with torch.no_grad():
         assert small(torch.rand(3, 3, 97, 131)).shape == (3, 2, 97, 131)

@@ -79,7 +79,7 @@ def test_segmenter_with_given_weights_segments_a_video(tmp_path):
     result = segmenter.segment(video)
     assert result.masks.shape == (5, 48, 40) and result.probabilities.dtype == np.float32
     direct = predict_probabilities(segmenter.model, segmenter.spec, video.frames, batch=1)  # batching changes nothing
-    assert np.allclose(direct, result.probabilities, atol=1e-5)
+    assert np.allclose(direct, result.probabilities, atol=1e-4)
 
 
 def test_motion_compensated_filter_keeps_a_moving_square_sharp():
