@@ -129,3 +129,14 @@ def test_safetensors_round_trip(tmp_path: Path) -> None:
     clips = torch.rand(2, 3, 64, 80)
     with torch.no_grad():
         assert torch.equal(model(clips), restored(clips))
+
+
+def test_torch_export_with_dynamic_batch() -> None:
+    """The graph uses only exportable ops (the route to ONNX); batch size stays dynamic."""
+    torch.manual_seed(0)
+    model = CENet3D2D(temporal_radius=1, width=0.125, encoder="resnet18").eval()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    exported = torch.export.export(model, (torch.rand(2, 3, 97, 131),), dynamic_shapes=({0: batch},))
+    clips = torch.rand(3, 3, 97, 131)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(clips), model(clips))

@@ -77,6 +77,7 @@ def test_fast_instance_norm_matches_torch() -> None:
     reference.load_state_dict(ours.state_dict())
     x = torch.randn(3, 6, 17, 23) * 3 + 1
     torch.testing.assert_close(ours(x), reference(x), atol=1e-5, rtol=1e-5)
+    assert isinstance(ours, nn.InstanceNorm2d)
 
 
 def test_in_channels_and_stem_hook() -> None:
@@ -101,3 +102,26 @@ def test_pad_to_multiple() -> None:
     assert pad_to_multiple(torch.rand(1, 1, 32, 64), 32).shape == (1, 1, 32, 64)
     row = torch.tensor([[[[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]]]]).expand(1, 1, 6, 6)
     assert pad_to_multiple(row, 8)[0, 0, 0].tolist() == [1, 2, 3, 4, 5, 6, 5, 4]  # reflect
+
+
+def test_fast_instance_norm_channels_last_and_grad() -> None:
+    torch.manual_seed(0)
+    ours = InstanceNorm2d(5, affine=True)
+    with torch.no_grad():
+        ours.weight.normal_()
+        ours.bias.normal_()
+    reference = nn.InstanceNorm2d(5, affine=True)
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 5, 19, 21) * 0.5 + 3.0  # mean 6 standard deviations away from 0
+    expected = reference.double()(x.double()).float()
+    reference.float()
+    for layout in (x, x.contiguous(memory_format=torch.channels_last)):
+        got = ours(layout)
+        torch.testing.assert_close(got, expected, atol=2e-5, rtol=1e-5)
+    channels_last = ours(x.contiguous(memory_format=torch.channels_last))
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    leaf = x.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    (ours(leaf) * torch.arange(19.0 * 21).reshape(19, 21)).sum().backward()
+    plain = x.clone().requires_grad_(True)
+    (reference(plain) * torch.arange(19.0 * 21).reshape(19, 21)).sum().backward()
+    torch.testing.assert_close(leaf.grad, plain.grad, atol=1e-3, rtol=1e-4)

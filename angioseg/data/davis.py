@@ -100,8 +100,8 @@ class DavisFolder:
     def sequence_meta(self, name: str) -> dict[str, Any]:
         return dict(self.meta.get("sequences", {}).get(name, {}))
 
-    def load(self, name: str) -> Sequence:
-        """Load frames, masks (when present) and motion (when present) of sequence `name`."""
+    def load(self, name: str, *, motion: bool = True) -> Sequence:
+        """Load frames, masks (when present) and, with `motion`, the motion of sequence `name`."""
         if name not in self.names:
             raise InputError(f"{self.root} has no sequence named {name!r}")
         meta = self.sequence_meta(name)
@@ -113,7 +113,8 @@ class DavisFolder:
             pixel_spacing=tuple(spacing) if spacing else None,
             metadata={**video.metadata, "sequence": name},
         )
-        return Sequence(name, video, self._load_masks(name, video), self._load_motion(name, video), meta)
+        flow = self._load_motion(name, video) if motion else None
+        return Sequence(name, video, self._load_masks(name, video), flow, meta)
 
     def _load_masks(self, name: str, video: Video) -> LabelMap | None:
         folder = self.root / ANNOTATIONS_DIR / name

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from angioseg.nn.layers import to_channels_last
+
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("unet", {}),
     ("cenet", {"width": 1.0}),
@@ -45,7 +47,7 @@ def time_forward(
     model = model.to(device).eval()
     x = torch.rand(batch, input_channels(model), size, size, device=device)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = to_channels_last(model)
         x = x.contiguous(memory_format=torch.channels_last)
     best = float("inf")
     with torch.inference_mode():

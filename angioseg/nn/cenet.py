@@ -92,10 +92,12 @@ class RMPBlock(nn.Module):
 
     def pooled_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The four upsampled one-channel maps, each ``(B, 1, H, W)``."""
-        h, w = int(x.shape[-2]), int(x.shape[-1])
+        h, w = x.shape[-2], x.shape[-1]
         maps = []
         for k in self.kernels:
-            kh, kw = min(k, h), min(k, w)
+            # clamp only known (eager) sizes; symbolic sizes under torch.export keep the kernel
+            kh = min(k, h) if isinstance(h, int) else k
+            kw = min(k, w) if isinstance(w, int) else k
             pooled = F.max_pool2d(x, kernel_size=(kh, kw), stride=(kh, kw))
             maps.append(F.interpolate(self.conv(pooled), size=(h, w), mode="bilinear", align_corners=False))
         return maps
@@ -196,6 +198,6 @@ class CENet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_channels, "CENet")
-        h, w = int(x.shape[-2]), int(x.shape[-1])
+        h, w = x.shape[-2], x.shape[-1]
         y = self.forward_padded(pad_to_multiple(x, SIZE_MULTIPLE))
         return y[..., :h, :w]

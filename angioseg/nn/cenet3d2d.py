@@ -17,7 +17,9 @@ returns the target frame's mask logits:
    (ResNet max-pool s2, layers 1-4 at strides 4-32, DAC, RMP, decoder, head) is unchanged, as
    the paper calls the rest "analogous to 2D CE-Net" and keeps output = input resolution. The
    stem is ``Conv2d(16, c0, 3×3, stride 1, padding 1, no bias) + InstanceNorm + ReLU +
-   MaxPool2d(2)``. The paper states neither the 2-D kernel size (we take 3×3, "fused by a 2D
+   MaxPool2d(2)`` (run as norm, max-pool, ReLU: identical, since ReLU is monotone, and 4×
+   cheaper). There is no norm or activation between the 3D layer and this convolution (the
+   paper names none). The paper states neither the 2-D kernel size (we take 3×3, "fused by a 2D
    convolutional layer" suggests a spatial kernel rather than 1×1) nor the pooling window
    (we take 2×2, stride 2, which halves exactly).
 3. **Normalisation.** Instance normalisation replaces batch normalisation in the encoder and
@@ -141,10 +143,14 @@ class CENet3D2D(nn.Module):
         """`fuse` computed literally with ``nn.Conv3d`` on ``(B, 1, 2N+1, H, W)``: ``(B, 16, H, W)``."""
         return self.temporal_conv(clips.unsqueeze(1)).squeeze(2)
 
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 2N+1, H, W)`` with H, W multiples of 32 -> ``(B, num_classes, H, W)`` logits."""
+        return self.body.forward_padded(self.fuse(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.clip_length, "CENet3D2D")
-        h, w = int(x.shape[-2]), int(x.shape[-1])
-        y = self.body.forward_padded(self.fuse(pad_to_multiple(x, SIZE_MULTIPLE)))
+        h, w = x.shape[-2], x.shape[-1]
+        y = self.forward_padded(pad_to_multiple(x, SIZE_MULTIPLE))
         return y[..., :h, :w]
 
     def as_2d(self) -> CentreSlice2D:
@@ -176,7 +182,7 @@ class CentreSlice2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, 1, "CentreSlice2D")
-        h, w = int(x.shape[-2]), int(x.shape[-1])
+        h, w = x.shape[-2], x.shape[-1]
         y = self.body.forward_padded(self.first_conv(pad_to_multiple(x, SIZE_MULTIPLE)))
         return y[..., :h, :w]
 

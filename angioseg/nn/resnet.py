@@ -4,15 +4,13 @@ The encoder is the one CE-Net uses: the stem (7×7 convolution with stride 2, no
 ReLU), a 3×3 max-pool with stride 2, and four stages of BasicBlocks (two 3×3 convolutions with
 an identity or 1×1-projection shortcut), the first block of stages 2-4 striding by 2.
 
-========  ======  =================  ================================
-feature   stride  channels (width 1)  produced by
-========  ======  =================  ================================
-stem      2       64                 conv7×7 s2 + norm + ReLU
-layer1    4       64                 max-pool s2 + 3 (2) BasicBlocks
-layer2    8       128                4 (2) BasicBlocks
-layer3    16      256                6 (2) BasicBlocks
-layer4    32      512                3 (2) BasicBlocks
-========  ======  =================  ================================
+    feature  stride  channels at width 1  produced by
+    -------  ------  -------------------  -----------------------------------
+    stem     2       64                   conv7×7 s2 + norm + ReLU
+    layer1   4       64                   max-pool 3×3 s2 + 3 (2) BasicBlocks
+    layer2   8       128                  4 (2) BasicBlocks, the first strided
+    layer3   16      256                  6 (2) BasicBlocks, the first strided
+    layer4   32      512                  3 (2) BasicBlocks, the first strided
 
 (block counts for ResNet-34, ResNet-18 in brackets). ``width`` scales every channel count
 (`scaled_channels`: rounded to a multiple of 8, at least 8). Weights start from He

@@ -81,7 +81,7 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_channels, "UNet")
-        h, w = int(x.shape[-2]), int(x.shape[-1])
+        h, w = x.shape[-2], x.shape[-1]
         y = pad_to_multiple(x, self.size_multiple)
         skips = []
         for index, block in enumerate(self.down):

@@ -172,10 +172,23 @@ def vesselness_masks(
     else:
         fov_mask = np.asarray(fov, dtype=bool)
     if filter == "frangi" and "gamma" not in filter_options and frangi_gamma == "fov" and not fov_mask.all():
+        mode = xo.get("gmode", "seqmax")
+        if mode.startswith("ps"):
+            stat = mode[2:]
+            parts = []
+            opts = {k: v for k, v in filter_options.items() if k != "sigmas"}
+            for sg in sigmas:
+                h = hessian_matrix(video, sg, device=device, dtype=dtype)
+                norm = (h[:, 0] ** 2 + 2 * h[:, 1] ** 2 + h[:, 2] ** 2).sqrt().cpu().numpy()[:, fov_mask]
+                g = norm.max() / 2 if stat == "max" else np.percentile(norm, float(stat)) / 2
+                parts.append(frangi(video, device=device, dtype=dtype, sigmas=(sg,), gamma=float(max(g, 1e-12)), **opts))
+            raw = np.max(parts, axis=0)
+            mode = "done"
         h = hessian_matrix(video, sigmas[0], device=device, dtype=dtype)
         norm = (h[:, 0] ** 2 + 2 * h[:, 1] ** 2 + h[:, 2] ** 2).sqrt().cpu().numpy()[:, fov_mask]
-        mode = xo.get("gmode", "seqmax")
-        if mode == "frame":
+        if mode == "done":
+            pass
+        elif mode == "frame":
             gam = np.maximum(norm.max(axis=1) / 2, 1e-12)
             raw = np.stack([frangi(video[t : t + 1], device=device, dtype=dtype, gamma=float(g), **filter_options)[0] for t, g in enumerate(gam)])
         else:

@@ -40,7 +40,7 @@ def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None) -
         folder = DavisFolder(folder_path)
         names = folder.names[:limit] if limit else folder.names
         for name in names:
-            sequence = folder.load(name)
+            sequence = folder.load(name, motion=False)
             if sequence.masks is None:
                 raise InputError(f"sequence {name} in {folder_path} has no annotations to train on")
             frames = np.round(sequence.video.frames * 255).astype(np.uint8)

@@ -1,0 +1,84 @@
+"""Benchmark: frames per second of the supervised models at 512² on this CPU.
+
+    python benchmarks/inference.py [--size 512] [--frames 16] [--repeats 3] [--models cenet3d2d-n2,cenet]
+
+For each model (shipped weights where present, else the same architecture untrained: speed
+does not depend on the weights) it times, in the same run:
+
+- eager baseline: one frame per forward pass, `torch.no_grad`, contiguous tensors;
+- optimised: `predict_probabilities` as the segmenters run it (batched frames,
+  `torch.inference_mode`, channels_last), at the batch size given by `--batch`;
+
+and prints frames per second and the speed-up. Thread count is torch's default unless
+`--threads` is given; it is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from angioseg.methods.supervised.clips import clip_indices  # noqa: E402
+from angioseg.methods.supervised.inference import predict_probabilities  # noqa: E402
+from angioseg.methods.supervised.weights import MODEL_SPECS, WEIGHTS_DIR, get_spec, load_model  # noqa: E402
+
+
+def load(name: str):
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    if path.is_file():
+        model, spec, _ = load_model(path)
+        return model, spec, "shipped weights"
+    spec = get_spec(name)
+    return spec.build().eval(), spec, "untrained (no shipped weights)"
+
+
+def eager_baseline(model, spec, frames: np.ndarray) -> None:
+    """One frame per forward pass, no_grad, contiguous: the plain way to run a model."""
+    video = torch.from_numpy(frames)
+    with torch.no_grad():
+        for t in range(frames.shape[0]):
+            clip = video[torch.from_numpy(clip_indices(t, frames.shape[0], spec.radius))][None]
+            torch.sigmoid(model(clip))
+
+
+def best_time(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--models", default=",".join(MODEL_SPECS))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    frames = np.random.default_rng(0).random((args.frames, args.size, args.size)).astype(np.float32)
+    print(f"{args.frames} frames {args.size}x{args.size}, torch {torch.__version__}, threads {torch.get_num_threads()}, best of {args.repeats}")
+    for name in args.models.split(","):
+        model, spec, source = load(name)
+        eager_baseline(model, spec, frames[:2])  # warm-up
+        eager = best_time(lambda: eager_baseline(model, spec, frames), args.repeats)
+        optimised = best_time(lambda: predict_probabilities(model, spec, frames, batch=args.batch), args.repeats)
+        eager_fps, fast_fps = args.frames / eager, args.frames / optimised
+        print(f"{name}: eager {eager_fps:.1f} fps, optimised {fast_fps:.1f} fps "
+              f"({1000 / fast_fps:.1f} ms/frame), speed-up {fast_fps / eager_fps:.2f}x [{source}]")
+
+
+if __name__ == "__main__":
+    main()
