@@ -14,6 +14,12 @@ Written from the paper and its public definition (no code copied):
 
 Any input size runs: `CENet.forward` reflect-pads H and W up to a multiple of 32 (bottom/right)
 and crops the logits back, so a 300×300 or 97×131 frame gives a 300×300 or 97×131 map.
+
+Export (the route to ONNX): every op is a plain convolution, transposed convolution, max-pool,
+bilinear resize with an explicit size, pad, concat, add, ReLU or normalisation, nothing is done
+in place on an input, and ``torch.export.export`` succeeds (tested) for `forward` with a
+dynamic batch at a fixed H, W. For dynamic H, W export `forward_padded` with sizes ``32·k``,
+``k ≥ 12`` (then no RMP map is 1×1), and pad and crop outside the graph.
 """
 
 from __future__ import annotations

@@ -117,9 +117,8 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
         repeated instead (``replicate``). The original pixels keep their coordinates, so the
         caller crops the output with ``[..., :H, :W]``.
 
-    Under ``torch.export`` with dynamic H, W (symbolic sizes) the padding is always applied
-    (possibly of size 0) and always mirrors, so the exported graph (and an ONNX model made from
-    it) has no shape-dependent branch; it then needs H, W ≥ ``multiple``.
+    With symbolic sizes (``torch.export`` with dynamic H, W) the padding is always applied,
+    possibly of size 0, and always mirrors, so that no branch depends on the size.
     """
     h, w = x.shape[-2], x.shape[-1]
     ph = (-h) % multiple

@@ -8,12 +8,12 @@ import time
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
 
 from angioseg.errors import InputError
 from angioseg.methods.base import Segmentation, Segmenter, register, temporal_filter
 from angioseg.methods.supervised.inference import motion_compensated_filter, predict_probabilities
 from angioseg.methods.supervised.weights import WEIGHTS_DIR, load_model, shipped_weights
+from angioseg.nn.layers import to_channels_last
 from angioseg.types import LabelMap, Video
 
 VESSEL_LABELS = {0: "background", 1: "vessel"}
@@ -39,6 +39,7 @@ class NetworkSegmenter(Segmenter):
         self.batch = int(batch)
         self.threshold = float(threshold)
         self.model, self.spec, self.training_info = load_model(self.weights_path, device=device)
+        to_channels_last(self.model)  # with channels-last inputs: 2-3x faster on CPU
 
     @classmethod
     def is_ready(cls) -> bool:

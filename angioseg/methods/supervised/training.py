@@ -156,6 +156,8 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
         running = value if running is None else 0.95 * running + 0.05 * value
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}")
+        if bar.disable and step % 50 == 0:  # no terminal: a plain progress line instead
+            log(f"step {step}/{config.steps}: loss {running:.4f} ({time.perf_counter() - start:.0f} s)")
         if val_sequences and (step % config.val_every == 0 or step == config.steps):
             dice = validation_dice(model, spec, val_sequences, frames_per_sequence=config.val_frames)
             history.append({"step": step, "loss": running, "val_dice": dice})
