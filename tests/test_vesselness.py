@@ -6,11 +6,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage as ndi
 from skimage import filters as skfilters
 from skimage.feature import hessian_matrix as sk_hessian_matrix
 
 from angioseg.errors import InputError
 from angioseg.vessel import VesselnessResult, frangi, hessian_matrix, sato, vesselness_masks
+from angioseg.vessel.roi import field_of_view
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -199,23 +201,184 @@ def test_prior_keeps_the_line_and_drops_the_dots(variant):
 def test_prior_threshold_is_over_the_whole_sequence(filter):
     frame, line, _ = line_with_dots(seed=1)
     blank = np.full_like(frame, 0.8)
-    result = vesselness_masks(np.stack([frame, blank]), variant="paper", filter=filter, sigmas=(1, 2, 3))
-    assert result.threshold == pytest.approx(float(skfilters.threshold_otsu(result.response.ravel())))
+    frames = np.stack([frame, blank])
+    result = vesselness_masks(frames, variant="paper", filter=filter, sigmas=(1, 2, 3))
+    inside = result.fov
+    assert inside.shape == (128, 128) and inside.dtype == bool
+    # Otsu over the field-of-view pixels of both frames at once
+    assert result.threshold == pytest.approx(float(skfilters.threshold_otsu(result.response[:, inside])))
     assert result.masks[0][line].mean() > 0.5  # found in the first frame
     assert not result.masks[1].any()  # nothing invented in the blank one
+    # the former pipeline (whole frame, sequence maximum, Frangi's own gamma) is still there:
     # the response is normalised by the sequence maximum, not per frame
-    raw = (frangi if filter == "frangi" else sato)(np.stack([frame, blank]), sigmas=(1, 2, 3))
-    np.testing.assert_allclose(result.response, raw / raw.max(), rtol=1e-6, atol=1e-7)
+    legacy = vesselness_masks(
+        frames, variant="paper", filter=filter, sigmas=(1, 2, 3), fov=None, scale_percentile=100, frangi_gamma="image"
+    )
+    assert legacy.fov.all()
+    assert legacy.threshold == pytest.approx(float(skfilters.threshold_otsu(legacy.response.ravel())))
+    raw = (frangi if filter == "frangi" else sato)(frames, sigmas=(1, 2, 3))
+    np.testing.assert_allclose(legacy.response, raw / raw.max(), rtol=1e-6, atol=1e-7)
 
 
 def test_prior_public_threshold_is_a_sequence_percentile():
     frames = np.stack([line_with_dots(seed=s)[0] for s in (2, 3)])
     result = vesselness_masks(frames, variant="public", percentile=90, sigmas=(1, 2))
     assert result.filter == "sato" and result.variant == "public"
-    assert result.threshold == pytest.approx(float(np.percentile(result.response, 90)))
+    # over the field-of-view pixels of the sequence (with fov=None: every pixel, as before)
+    assert result.threshold == pytest.approx(float(np.percentile(result.response[:, result.fov], 90)))
+    whole = vesselness_masks(frames, variant="public", percentile=90, sigmas=(1, 2), fov=None)
+    assert whole.threshold == pytest.approx(float(np.percentile(whole.response, 90)))
     assert result.masks.any(axis=(1, 2)).all()
 
 
 def test_prior_on_a_blank_sequence_is_empty():
     result = vesselness_masks(np.full((2, 32, 32), 0.5, np.float32), sigmas=(1, 2))
     assert not result.masks.any() and (result.response == 0).all()
+
+
+# ------------------------------------------------------------------------------------------
+# Field of view (black border, collimator, saturation) and robust normalisation
+# ------------------------------------------------------------------------------------------
+
+
+def bordered_line(size: int = 160, seed: int = 0, frames: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """A faint dark line (contrast 0.15) on a noisy bright field, with a black collimator band
+    on the left (20 columns) and a black bar at the bottom (16 rows): `(T, H, W)` frames."""
+    rng = np.random.default_rng(seed)
+    line = np.zeros((size, size), np.uint8)
+    cv2.line(line, (45, 40), (size - 20, size - 40), 1, 3)
+    stack = []
+    for _ in range(frames):
+        frame = np.full((size, size), 0.7, np.float32)
+        frame[line > 0] = 0.55
+        frame += 0.01 * rng.standard_normal(frame.shape).astype(np.float32)
+        frame[:, :20] = 0.0
+        frame[-16:, :] = 0.0
+        stack.append(np.clip(frame, 0, 1))
+    return np.stack(stack), line > 0
+
+
+def test_field_of_view_excludes_a_black_border_and_keeps_the_vessels():
+    frames = np.stack([synthetic_frame(size=160, seed=s) for s in range(5)])
+    frames[:, :, :20] = 0.0  # collimator band, left
+    frames[:, -16:, :] = 0.0  # black bar, bottom
+    frames[1:3, 60:70, 140:] = 0.0  # dark, touching the edge, but in 2 of 5 frames only
+    fov = field_of_view(frames, sigma=3)  # dilation 3 * 3 = 9 px, edge band ceil(0.5 * 3) = 2 px
+    expected = np.zeros((160, 160), bool)
+    expected[2 : 160 - 16 - 9, 20 + 9 : 160 - 2] = True
+    np.testing.assert_array_equal(fov, expected)
+    # the vessels (dark, but well above the dark level) inside it are all kept
+    vessels = frames.mean(axis=0) < 0.6
+    assert vessels[expected].sum() > 200 and fov[vessels & expected].all()
+    # no border, no saturation: only the edge band goes
+    plain = field_of_view(synthetic_frame(size=96, seed=1), sigma=4, margin=1.0)
+    assert not plain[:4].any() and not plain[:, -4:].any() and plain[4:-4, 4:-4].all()
+    # fov=None in the prior means the whole frame; an explicit mask is used as given
+    assert vesselness_masks(frames[:2], sigmas=(1, 2), fov=None).fov.all()
+    np.testing.assert_array_equal(vesselness_masks(frames[:2], sigmas=(1, 2), fov=expected).fov, expected)
+
+
+def test_field_of_view_excludes_saturated_patches():
+    frame = synthetic_frame(size=160, seed=4)
+    frame[60:90, 70:100] = 1.0  # a saturated patch inside the frame
+    frame[30, 30] = 1.0  # a single saturated pixel: below min_area, kept
+    fov = field_of_view(frame, sigma=2, margin=0.0)  # dilation 6 px
+    assert not fov[54:96, 70:100].any() and not fov[60:90, 64:106].any()
+    assert fov[[50, 100], 85].all() and fov[75, [60, 110]].all()
+    assert fov[30, 30] and fov.mean() > 0.9
+    # a run with nothing but border: the whole frame rather than nothing
+    assert field_of_view(np.zeros((2, 40, 40), np.float32), sigma=2).all()
+
+
+@pytest.mark.parametrize("filter", ["sato", "frangi"])
+@pytest.mark.parametrize("variant", ["paper", "public"])
+def test_prior_finds_a_dark_line_inside_a_black_border(filter, variant):
+    frames, line = bordered_line(frames=2)
+    result = vesselness_masks(frames, filter=filter, variant=variant, sigmas=(1, 2, 3))
+    border = np.zeros(line.shape, bool)
+    border[:, :20] = border[-16:, :] = True
+    assert not result.fov[border].any() and result.fov[line].all()
+    for t in range(2):
+        mask = result.masks[t]
+        assert mask[line].mean() > 0.6, (t, mask[line].mean())  # the line is found
+        assert mask[~line].sum() < line.sum()
+        if variant == "paper":  # hugs the line
+            assert not (mask & ~ndi.binary_dilation(line, iterations=3)).any()
+    assert not result.masks[:, border].any()
+    assert not result.response[:, ~result.fov].any()
+
+
+@pytest.mark.parametrize("filter", ["sato", "frangi"])
+def test_max_normalisation_loses_a_dark_line_to_a_black_border(filter):
+    # the failure this module's field of view and robust scale fix: the border's edge holds
+    # the sequence maximum, Otsu keeps the edge and the line stays below it
+    frames, line = bordered_line(frames=2)
+    legacy = vesselness_masks(frames, filter=filter, sigmas=(1, 2, 3), fov=None, scale_percentile=100, frangi_gamma="image")
+    assert legacy.masks[:, line].mean() < 0.1
+    assert legacy.masks[:, :, :24].sum() > legacy.masks[:, line].sum()
+
+
+def test_prior_scale_is_a_percentile_inside_the_field_of_view():
+    frames, _ = bordered_line(frames=3, seed=2)
+    raw = sato(frames, sigmas=(1, 2, 3))
+    for q in (99.5, 99.9, 100.0):
+        result = vesselness_masks(frames, filter="sato", sigmas=(1, 2, 3), scale_percentile=q)
+        inside = result.fov
+        # the black border's edge (outside the field of view) is far above the scale
+        assert raw[:, ~inside].max() > 2 * result.scale
+        want = float(np.percentile(raw[:, inside], q)) if q < 100 else float(raw[:, inside].max())
+        assert result.scale == pytest.approx(want, rel=1e-6)
+        expected = np.where(inside, np.clip(raw / np.float32(want), 0, 1), 0)
+        np.testing.assert_allclose(result.response, expected, rtol=1e-5, atol=1e-6)
+        top = (result.response[:, inside] >= 1.0).mean()  # the clipped tail: about 100 - q %
+        assert top <= (100 - q) / 100 + 2 / inside.sum() and top > 0
+    # a sparse response whose percentile is 0 falls back on the maximum
+    frame = np.full((128, 128), 0.8, np.float32)
+    frame[60:63, 58:66] = 0.3  # responds on about 1 % of the frame, exactly 0 elsewhere
+    raw_sparse = sato(frame, sigmas=(1,))
+    assert np.percentile(raw_sparse, 95) == 0
+    sparse = vesselness_masks(frame, sigmas=(1,), scale_percentile=95.0, fov=None)
+    assert sparse.scale == pytest.approx(float(raw_sparse.max()))
+    assert sparse.masks[0, 61, 60:64].all()
+
+
+def test_prior_frangi_gamma_per_scale_inside_the_field_of_view():
+    frames, _ = bordered_line(frames=2, seed=3)
+    sigmas = (1, 2, 3)
+    result = vesselness_masks(frames, filter="frangi", sigmas=sigmas, scale_percentile=100)
+    inside = result.fov
+    gammas = []
+    for sigma in sigmas:  # half the largest Hessian norm inside the field of view, per scale
+        norms = [
+            np.sqrt(sum(h**2 for h in (hrr, hrc, hrc, hcc)))
+            for hrr, hrc, hcc in (sk_hessian_matrix(f, sigma, mode="reflect", use_gaussian_derivatives=True) for f in frames)
+        ]
+        gammas.append(max(float(n[inside].max()) for n in norms) / 2)
+    np.testing.assert_allclose(result.gammas, gammas, rtol=1e-4)
+    # the border's edge (outside) sets scikit-image's own gamma far larger
+    first = sk_hessian_matrix(frames[0], sigmas[0], mode="reflect", use_gaussian_derivatives=True)
+    assert np.sqrt(first[0] ** 2 + 2 * first[1] ** 2 + first[2] ** 2).max() / 2 > 3 * result.gammas[0]
+    # the response is the maximum over scales of scikit-image's Frangi with those gammas
+    reference = np.stack(
+        [np.max([skfilters.frangi(f, sigmas=[s], gamma=g) for s, g in zip(sigmas, result.gammas)], axis=0) for f in frames]
+    )
+    assert pearson(result.response[:, inside], reference[:, inside]) >= 0.999
+    # an explicit gamma is passed through untouched, as is frangi_gamma="image"
+    fixed = vesselness_masks(frames, filter="frangi", sigmas=sigmas, gamma=0.05, fov=None, scale_percentile=100)
+    raw = frangi(frames, sigmas=sigmas, gamma=0.05)
+    assert fixed.gammas is None
+    np.testing.assert_allclose(fixed.response, raw / raw.max(), rtol=1e-6, atol=1e-7)
+
+
+def test_prior_bad_field_of_view_options_raise_input_error():
+    frames = np.full((2, 32, 32), 0.5, np.float32)
+    with pytest.raises(InputError):
+        vesselness_masks(frames, fov="everything")
+    with pytest.raises(InputError):
+        vesselness_masks(frames, fov=np.ones((16, 16), bool))
+    with pytest.raises(InputError):
+        vesselness_masks(frames, fov=np.zeros((32, 32), bool))
+    with pytest.raises(InputError):
+        vesselness_masks(frames, filter="frangi", frangi_gamma="sky")
+    with pytest.raises(InputError):
+        field_of_view(frames, margin=-1)

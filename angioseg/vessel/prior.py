@@ -7,12 +7,32 @@ noise. Its authors' public code instead uses the Sato filter, a percentile thres
 the brightest connected component plus the components passing size, intensity and distance
 tests. Both are implemented here, as ``variant="paper"`` and ``variant="public"``.
 
+Common to both variants (what makes the prior usable on real runs):
+
+    0. *Field of view* (``fov="auto"``): `angioseg.vessel.roi.field_of_view` finds the static
+       near-black border / collimator and large saturated patches of the run (temporal
+       median), grows them by 3 x the largest sigma and adds a band of 0.5 x the largest sigma
+       along the image edges. The response is set to 0 outside the field of view, and every
+       statistic below (scale, Otsu, percentile, Frangi's gamma) is taken over the
+       field-of-view pixels of all frames. ``fov=None`` uses the whole frame (the former
+       behaviour); an `(H, W)` bool array gives the field of view explicitly.
+    1. ``response = clip(raw / scale, 0, 1)``, 0 outside the field of view, with ``scale`` the
+       ``scale_percentile``-th percentile (default 99.9) of the raw response inside the field
+       of view over the whole sequence, the paper's 0-255 scaling divided by 255 with a robust
+       top (100 = the maximum; when the percentile is 0 but the maximum is not, the maximum).
+    Frangi only (``frangi_gamma="fov"``, default): scikit-image's Frangi fixes ``gamma`` once,
+       at the first scale, to half the largest Hessian norm of the frame, border edges
+       included, and its Hessian is not scale-normalised, so on real frames the structuredness
+       term all but switches the larger scales off. Here Frangi is run once per scale
+       (``frangi(frames, sigmas=(s,), gamma=gamma_s)``, each call exactly scikit-image's filter
+       with that gamma) with ``gamma_s`` = half the largest Frobenius norm of the Hessian at
+       scale ``s`` inside the field of view over the whole sequence (1 where that is 0), and the
+       response is the maximum over scales. ``frangi_gamma="image"`` keeps the filter's own
+       rule (one call); a ``gamma=`` passed through ``**filter_options`` is used as given.
+
 ``variant="paper"``
-    1. ``response = clip(raw / scale, 0, 1)`` with ``scale`` the ``scale_percentile``-th
-       percentile of the raw response over the whole sequence (default 100: the sequence
-       maximum, i.e. the paper's 0-255 scaling divided by 255).
-    2. ``threshold = skimage.filters.threshold_otsu(response)`` over all frames' pixels at
-       once (256 bins, as for 8-bit 0-255 data).
+    2. ``threshold = skimage.filters.threshold_otsu(response[:, fov])`` over the
+       field-of-view pixels of all frames at once (256 bins, as for 8-bit 0-255 data).
     3. Region growing = 8-connected hysteresis per frame: seeds are pixels with
        ``response > seed_threshold``, ``seed_threshold = min(seed_factor * threshold,
        (threshold + max) / 2)`` (the cap keeps seeds when ``seed_factor * threshold`` would
@@ -21,9 +41,9 @@ tests. Both are implemented here, as ``variant="paper"`` and ``variant="public"`
        smaller than ``min_size`` pixels are dropped.
 
 ``variant="public"``
-    1. ``response = raw / sequence max``.
-    2. ``threshold`` = the ``percentile``-th percentile of the response over the whole sequence;
-       candidate pixels are ``response > threshold``.
+    2. ``threshold`` = the ``percentile``-th percentile of the response inside the field of
+       view over the whole sequence; candidate pixels are ``response > threshold``. (The
+       authors' code scales by the maximum: ``scale_percentile=100, fov=None``.)
     3. Per frame, label 8-connected components; keep the *brightest* (highest mean response,
        chosen among components of at least ``min_size`` pixels when there are any), then
        repeatedly add every component with ``size >= min_size``, ``mean response >=
@@ -31,20 +51,25 @@ tests. Both are implemented here, as ``variant="paper"`` and ``variant="public"`
        (the smallest Euclidean distance between a pixel centre of the component and one of
        the kept set; 8-adjacent components are 1 or sqrt(2) apart), until none is added.
 
-The filter defaults to Sato for both variants. Frangi (``filter="frangi"``) is available, but
-with scikit-image's conventions (no sigma normalisation, ``gamma`` fixed at the finest scale)
-its response on real angiograms is dominated by sigma = 1 noise and thin edges: on the ARCADE
-val frames checked (3) the median Frangi response on annotated vessel pixels is below the 90th
-percentile of the frame, and on 20 val frames the "paper" pipeline with Frangi keeps 0.3 % of
-the pixels (Dice 0.003 with the annotated major segments) against Dice 0.38 with Sato. (ARCADE
-annotates only the major segments, about 3 % of the pixels, so these Dice values are low for
-both; they rank filters and settings, they do not measure a segmentation.)
+Why (measured on the 20 ARCADE-val pseudo-videos, 24 frames each, and the 6 phantom runs of
+``out/baselines``; Dice is the per-frame mean, ARCADE annotates only the major segments and
+27 % of its pseudo-video frames are pre-contrast with an empty reference, where any detection
+scores 0, so its Dice is low for every setting): without a field of view the filters' largest
+responses on real frames are the straight edges of the black frame, saturated patches and the
+reflect-padded image edges; scaled by the sequence maximum, Otsu then keeps those edges and
+little else (paper variant, Frangi Dice 0.03, Sato 0.14 on 8 sequences). The field of view
+alone brings Sato to 0.21 (sensitivity 0.53; 0.80 on frames with contrast); the per-scale
+in-field gamma brings Frangi from 0.12 to 0.39. A 99.5th-percentile scale clips enough of the
+tail to pull Otsu down (Sato on phantoms 0.64 -> 0.57); 99.9 costs nothing there. A wider edge
+band (1 or 2 sigma) gains nothing on ARCADE and drops phantom vessels that reach the border.
 
-Defaults measured on those 20 frames taken as one sequence (each frame as its own sequence
-gives 0.36 for both variants at the defaults): "paper" with ``seed_factor`` 1.5 / 2 / 3 gives
-Dice 0.38 / 0.36 / 0.30, ``min_size`` 32 to 128 makes no difference; "public" with
-``percentile`` 85 / 90 / 92 / 95 gives 0.33 / 0.36 / 0.38 / 0.30, ``intensity_fraction`` 0.1 to
-0.5 and ``max_distance`` 20 to 80 move it by at most 0.03.
+The filter defaults to Sato for both variants; Frangi is available with ``filter="frangi"``.
+Earlier measurements with the max-normalised pipeline on 20 single ARCADE frames taken as one
+sequence: "paper" with ``seed_factor`` 1.5 / 2 / 3 gave Dice 0.38 / 0.36 / 0.30, ``min_size``
+32 to 128 made no difference; "public" with ``percentile`` 85 / 90 / 92 / 95 gave 0.33 / 0.36 /
+0.38 / 0.30, ``intensity_fraction`` 0.1 to 0.5 and ``max_distance`` 20 to 80 moved it by at
+most 0.03. On the pseudo-videos with the field of view, ``seed_factor`` 1.5 to 4 moves Sato's
+Dice by less than 0.02.
 
 Sizes and distances are given for 512 x 512 frames and scaled to the actual frame: ``min_size``
 by the area ratio ``H * W / 512**2``, ``max_distance`` by ``sqrt`` of it.
@@ -63,7 +88,7 @@ from scipy.spatial import cKDTree
 from skimage.filters import threshold_otsu
 
 from angioseg.errors import InputError
-from angioseg.vessel.hessian import DEFAULT_SIGMAS, as_frames, frangi, hessian_matrix, sato
+from angioseg.vessel.hessian import DEFAULT_SIGMAS, _check_sigmas, as_frames, frangi, hessian_matrix, sato
 from angioseg.vessel.roi import field_of_view
 
 __all__ = ["VesselnessResult", "vesselness_masks", "REFERENCE_SIZE"]
@@ -90,6 +115,8 @@ class VesselnessResult:
         filter: "frangi" or "sato".
         variant: "paper" or "public".
         seed_threshold: "paper" only: the region-growing seed level on `response` (else None).
+        fov: `(H, W)` bool field of view (all True when ``fov=None`` was asked for).
+        gammas: Frangi with ``frangi_gamma="fov"``: the gamma used at each sigma (else None).
     """
 
     response: np.ndarray
@@ -99,6 +126,8 @@ class VesselnessResult:
     filter: str
     variant: str
     seed_threshold: float | None = None
+    fov: np.ndarray | None = None
+    gammas: tuple[float, ...] | None = None
 
 
 def vesselness_masks(
@@ -109,8 +138,9 @@ def vesselness_masks(
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     fov: Any = "auto",
-    scale_percentile: float = 99.5,
-    frangi_gamma: Any = "fov",
+    fov_options: dict[str, Any] | None = None,
+    scale_percentile: float = 99.9,
+    frangi_gamma: str = "fov",
     seed_factor: float = 1.5,
     min_size: int = 64,
     percentile: float = 92.0,
@@ -126,7 +156,15 @@ def vesselness_masks(
         filter: "frangi" or "sato"; None = "sato" (see the module docstring for why).
         variant: "paper" (Otsu + region growing) or "public" (percentile + component tests).
         device, dtype: passed to the filter.
-        scale_percentile: "paper": percentile of the raw response mapped to 1.0 (100 = max).
+        fov: "auto" (`field_of_view` of the frames), None (the whole frame) or an `(H, W)` bool
+            array (True = inside). The response is 0 outside; statistics are taken inside.
+        fov_options: passed to `field_of_view` with "auto" (``sigma`` defaults to the largest
+            filter scale).
+        scale_percentile: both: percentile of the raw response inside the field of view over
+            the sequence mapped to 1.0, higher values clipped (100 = the maximum).
+        frangi_gamma: Frangi only: "fov" (per-scale gamma from inside the field of view, see
+            the module docstring) or "image" (the filter's own per-frame rule). Ignored when
+            ``gamma`` is given in `filter_options`.
         seed_factor: "paper": seeds are pixels above ``seed_factor * otsu`` (capped, see above).
         min_size: both: smallest component kept, in pixels at 512 x 512 (scaled by area).
         percentile: "public": threshold percentile of the sequence response.
@@ -154,6 +192,8 @@ def vesselness_masks(
     ):
         if not (math.isfinite(float(value)) and low <= float(value) <= high):
             raise InputError(f"{name} must lie in [{low:g}, {high:g}]; got {value}")
+    if frangi_gamma not in ("fov", "image"):
+        raise InputError(f"frangi_gamma must be 'fov' or 'image'; got {frangi_gamma!r}")
     if not (math.isfinite(float(seed_factor)) and seed_factor >= 1.0):
         raise InputError(f"seed_factor must be a number >= 1; got {seed_factor}")
     if not (math.isfinite(float(max_distance)) and max_distance >= 0):
@@ -161,60 +201,42 @@ def vesselness_masks(
 
     video, _ = as_frames(frames, device=device, dtype=dtype)
     filter_options.setdefault("black_ridges", True)
-    sigmas = tuple(float(s) for s in filter_options.get("sigmas", DEFAULT_SIGMAS))
     height, width = video.shape[1:]
-    import os
-    xo = __import__("json").loads(os.environ.get("PRIOR_X", "{}"))
-    if isinstance(fov, str) and fov == "auto":
-        fov_mask = field_of_view(video.cpu(), sigma=max(sigmas), **xo.get("fov", {}))
-    elif fov is None:
-        fov_mask = np.ones((height, width), dtype=bool)
-    else:
-        fov_mask = np.asarray(fov, dtype=bool)
-    if filter == "frangi" and "gamma" not in filter_options and frangi_gamma == "fov" and not fov_mask.all():
-        mode = xo.get("gmode", "seqmax")
-        if mode.startswith("ps"):
-            stat = mode[2:]
-            parts = []
-            opts = {k: v for k, v in filter_options.items() if k != "sigmas"}
-            for sg in sigmas:
-                h = hessian_matrix(video, sg, device=device, dtype=dtype)
-                norm = (h[:, 0] ** 2 + 2 * h[:, 1] ** 2 + h[:, 2] ** 2).sqrt().cpu().numpy()[:, fov_mask]
-                g = norm.max() / 2 if stat == "max" else np.percentile(norm, float(stat)) / 2
-                parts.append(frangi(video, device=device, dtype=dtype, sigmas=(sg,), gamma=float(max(g, 1e-12)), **opts))
-            raw = np.max(parts, axis=0)
-            mode = "done"
-        h = hessian_matrix(video, sigmas[0], device=device, dtype=dtype)
-        norm = (h[:, 0] ** 2 + 2 * h[:, 1] ** 2 + h[:, 2] ** 2).sqrt().cpu().numpy()[:, fov_mask]
-        if mode == "done":
-            pass
-        elif mode == "frame":
-            gam = np.maximum(norm.max(axis=1) / 2, 1e-12)
-            raw = np.stack([frangi(video[t : t + 1], device=device, dtype=dtype, gamma=float(g), **filter_options)[0] for t, g in enumerate(gam)])
-        else:
-            g = {"seqmax": norm.max() / 2, "framemed": np.median(norm.max(axis=1)) / 2}[mode] if mode in ("seqmax", "framemed") else np.percentile(norm, float(mode)) / 2
-            raw = frangi(video, device=device, dtype=dtype, gamma=float(max(g, 1e-12)), **filter_options)
+    sigmas = _check_sigmas(filter_options.get("sigmas", DEFAULT_SIGMAS))
+    fov_mask = _field_of_view(video, fov, fov_options, max(sigmas))
+
+    gammas = None
+    if filter == "frangi" and frangi_gamma == "fov" and "gamma" not in filter_options:
+        gammas = _fov_gammas(video, sigmas, fov_mask, device, dtype)
+        options = {k: v for k, v in filter_options.items() if k != "sigmas"}
+        raw = None
+        for sigma, gamma in zip(sigmas, gammas):
+            one = frangi(video, sigmas=(sigma,), gamma=gamma, device=device, dtype=dtype, **options)
+            raw = one if raw is None else np.maximum(raw, one, out=raw)
     else:
         raw = _FILTERS[filter](video, device=device, dtype=dtype, **filter_options)
     area_ratio = height * width / REFERENCE_SIZE**2
     min_pixels = int(round(min_size * area_ratio))
 
     inside = raw[:, fov_mask]
-    scale = float(np.percentile(inside, scale_percentile)) if scale_percentile < 100 else float(inside.max())
+    top_raw = float(inside.max())
+    scale = float(np.percentile(inside, scale_percentile)) if scale_percentile < 100 else top_raw
+    if not scale > 0:  # a sparse response: fall back on the maximum
+        scale = top_raw
     if not scale > 0:  # no structure anywhere: nothing to segment
         zeros = np.zeros(raw.shape, dtype=np.float32)
-        return VesselnessResult(zeros, np.zeros(raw.shape, dtype=bool), 0.0, 0.0, filter, variant, None)
+        return VesselnessResult(zeros, np.zeros(raw.shape, dtype=bool), 0.0, 0.0, filter, variant, None, fov_mask, gammas)
     response = np.clip(raw / np.float32(scale), 0.0, 1.0).astype(np.float32, copy=False)
-    response[:, ~fov_mask] = 0
-    pool = response[:, fov_mask] if xo.get("otsu_fov", True) else response
+    response[:, ~fov_mask] = 0.0
+    pool = response[:, fov_mask]
 
     if variant == "paper":
         threshold = float(threshold_otsu(pool))
-        top = float(response.max())
+        top = float(pool.max())
         seed_threshold = min(seed_factor * threshold, 0.5 * (threshold + top))
         masks = _grow(response, threshold, seed_threshold)
         masks = _drop_small(masks, min_pixels)
-        return VesselnessResult(response, masks, threshold, scale, filter, variant, seed_threshold)
+        return VesselnessResult(response, masks, threshold, scale, filter, variant, seed_threshold, fov_mask, gammas)
 
     threshold = float(np.percentile(pool, percentile))
     candidates = response > threshold
@@ -222,7 +244,44 @@ def vesselness_masks(
     gap = max_distance * math.sqrt(area_ratio)
     for t in range(response.shape[0]):
         masks[t] = _select_components(candidates[t], response[t], min_pixels, intensity_fraction, gap)
-    return VesselnessResult(response, masks, threshold, scale, filter, variant, None)
+    return VesselnessResult(response, masks, threshold, scale, filter, variant, None, fov_mask, gammas)
+
+
+def _field_of_view(video: torch.Tensor, fov: Any, options: dict[str, Any] | None, sigma: float) -> np.ndarray:
+    """The `(H, W)` bool field of view asked for by `vesselness_masks`' ``fov`` argument."""
+    height, width = video.shape[1:]
+    if fov is None:
+        return np.ones((height, width), dtype=bool)
+    if isinstance(fov, str):
+        if fov != "auto":
+            raise InputError(f"fov must be 'auto', None or an (H, W) bool array; got {fov!r}")
+        return field_of_view(video.cpu(), **{"sigma": sigma, **(options or {})})
+    mask = np.asarray(fov)
+    if mask.shape != (height, width) or not (mask.dtype == bool or np.isin(mask, (0, 1)).all()):
+        raise InputError(f"fov must be an ({height}, {width}) bool array; got shape {mask.shape}, dtype {mask.dtype}")
+    mask = mask.astype(bool)
+    if not mask.any():
+        raise InputError("fov is empty")
+    return mask
+
+
+def _fov_gammas(
+    video: torch.Tensor, sigmas: tuple[float, ...], fov: np.ndarray, device: Any, dtype: torch.dtype, chunk: int = 8
+) -> tuple[float, ...]:
+    """Per sigma, half the largest Frobenius norm ``sqrt(Hrr^2 + 2 Hrc^2 + Hcc^2)`` of the
+    Hessian inside `fov` over all frames (scikit-image's gamma rule, taken in the field of view
+    and at each scale); 1 where that norm is 0 everywhere, as scikit-image does."""
+    inside = torch.from_numpy(fov)
+    gammas = []
+    for sigma in sigmas:
+        peak = 0.0
+        for start in range(0, video.shape[0], chunk):
+            h = hessian_matrix(video[start : start + chunk], sigma, device=device, dtype=dtype)
+            norm2 = h[:, 0].square() + 2.0 * h[:, 1].square() + h[:, 2].square()
+            peak = max(peak, float(norm2[:, inside.to(norm2.device)].max()))
+        gamma = math.sqrt(peak) / 2.0
+        gammas.append(gamma if gamma > 0 else 1.0)
+    return tuple(gammas)
 
 
 def _grow(response: np.ndarray, low: float, high: float) -> np.ndarray:

@@ -53,7 +53,7 @@ def field_of_view(
     dark_level: float = 0.05,
     bright_level: float = 0.98,
     dilation: float = 3.0,
-    margin: float = 2.0,
+    margin: float = 0.5,
     min_area: int = 64,
     max_frames: int = 64,
 ) -> np.ndarray:
