@@ -27,8 +27,10 @@ Common to both variants (what makes the prior usable on real runs):
        (``frangi(frames, sigmas=(s,), gamma=gamma_s)``, each call exactly scikit-image's filter
        with that gamma) with ``gamma_s`` = half the largest Frobenius norm of the Hessian at
        scale ``s`` inside the field of view over the whole sequence (1 where that is 0), and the
-       response is the maximum over scales. ``frangi_gamma="image"`` keeps the filter's own
-       rule (one call); a ``gamma=`` passed through ``**filter_options`` is used as given.
+       response is the maximum over scales (the gammas take one more Hessian pass per scale:
+       the prior with Frangi takes about 1.5 x as long, 2.0 s against 1.4 s for 24 frames
+       of 512 x 512 on 2 CPU cores). ``frangi_gamma="image"`` keeps the filter's own rule
+       (one call); a ``gamma=`` passed through ``**filter_options`` is used as given.
 
 ``variant="paper"``
     2. ``threshold = skimage.filters.threshold_otsu(response[:, fov])`` over the
@@ -51,17 +53,30 @@ Common to both variants (what makes the prior usable on real runs):
        (the smallest Euclidean distance between a pixel centre of the component and one of
        the kept set; 8-adjacent components are 1 or sqrt(2) apart), until none is added.
 
-Why (measured on the 20 ARCADE-val pseudo-videos, 24 frames each, and the 6 phantom runs of
-``out/baselines``; Dice is the per-frame mean, ARCADE annotates only the major segments and
-27 % of its pseudo-video frames are pre-contrast with an empty reference, where any detection
-scores 0, so its Dice is low for every setting): without a field of view the filters' largest
-responses on real frames are the straight edges of the black frame, saturated patches and the
-reflect-padded image edges; scaled by the sequence maximum, Otsu then keeps those edges and
-little else (paper variant, Frangi Dice 0.03, Sato 0.14 on 8 sequences). The field of view
-alone brings Sato to 0.21 (sensitivity 0.53; 0.80 on frames with contrast); the per-scale
-in-field gamma brings Frangi from 0.12 to 0.39. A 99.5th-percentile scale clips enough of the
-tail to pull Otsu down (Sato on phantoms 0.64 -> 0.57); 99.9 costs nothing there. A wider edge
-band (1 or 2 sigma) gains nothing on ARCADE and drops phantom vessels that reach the border.
+Why (measured with the "paper" variant unless said, on the 20 ARCADE-val pseudo-videos of 24
+frames and the 6 phantom runs of 30 frames in ``out/baselines``; Dice is the per-frame mean.
+ARCADE annotates only the major segments, and 27 % of its pseudo-video frames are pre-contrast
+with an empty reference, where any detection scores 0, so ARCADE Dice stays low for every
+setting; the numbers rank settings):
+
+* Without a field of view the largest responses on real frames are the straight edges of the
+  black frame, of saturated patches and of the reflect-padded image edges; scaled by the
+  sequence maximum, Otsu keeps those edges and little else: ARCADE Dice Frangi 0.03, Sato
+  0.14. The field of view (78 % of the frame in the median run; 0.25 % of the annotated
+  vessel pixels fall outside it) brings Sato to 0.22 (sensitivity 0.56, 0.78 on the frames
+  with contrast) and Frangi to 0.12.
+* The per-scale in-field gamma brings Frangi to 0.36 (the same gammas taken over the whole
+  frame, border included: 0.15). Phantoms: Frangi 0.57 -> 0.61.
+* The scale: the 99.9th percentile changes ARCADE and phantoms by < 0.01 against the in-field
+  maximum (it is a guard against a stray edge the field of view misses); the 99.5th clips
+  enough of the tail to pull Otsu down (phantom Sato 0.64 -> 0.58, ARCADE Sato 0.20, Frangi
+  0.30).
+* Geometry (8 ARCADE runs): growing the border by 2 instead of 3 sigma costs Frangi 0.04 and
+  Sato 0.01; an edge band of 1 or 2 sigma instead of 0.5 gains nothing on ARCADE and drops
+  phantom vessels that reach the frame edge (Sato 0.64 -> 0.63 / 0.62); no band at all costs
+  Frangi 0.02 on ARCADE.
+* Phantoms overall: Sato 0.642 -> 0.639, Frangi 0.571 -> 0.610. "public": ARCADE Sato 0.15 ->
+  0.27, Frangi 0.01 -> 0.31; phantoms Sato 0.52 -> 0.52, Frangi 0.63 -> 0.60.
 
 The filter defaults to Sato for both variants; Frangi is available with ``filter="frangi"``.
 Earlier measurements with the max-normalised pipeline on 20 single ARCADE frames taken as one

@@ -16,8 +16,10 @@ sequence by its maximum squashes the vessels under the threshold (see `angioseg.
 3. *Saturated patches*: 8-connected components of ``reference >= bright_level`` with at least
    ``min_area`` pixels (at 512 x 512, scaled by area), anywhere in the frame.
 4. The union of 2 and 3 is dilated by a disk of radius ``dilation * sigma`` (``sigma`` = the
-   filter's largest scale: the filter's edge response reaches about that far), and a band of
-   ``margin * sigma`` pixels along the image border is added.
+   filter's largest scale; a step edge's response reaches a few sigma into the image), and a
+   band of ``margin * sigma`` pixels along the image border is added (the reflect-padding
+   response along a plain image edge is narrow; a wider band only drops vessels that run to
+   the edge: on the phantom runs 1 and 2 sigma cost Sato Dice 0.01 and 0.02).
 5. The field of view is the rest. Radii are capped so that a band never covers more than a
    quarter of the frame's smaller side, and when the result would be empty (a black or
    fully saturated run) the whole frame is returned instead.
@@ -25,7 +27,9 @@ sequence by its maximum squashes the vessels under the threshold (see `angioseg.
 Levels are absolute, on frames in [0, 1] (angioseg's convention for grey videos): ``dark_level``
 0.05 is about 13/255 and ``bright_level`` 0.98 about 250/255. A vessel or catheter darker than
 ``dark_level`` in the median *and* touching the image border would be taken for border; on the
-ARCADE-derived runs checked, filled vessels stay well above it.
+20 ARCADE-val pseudo-videos the 1st percentile of the median over annotated vessel pixels is
+0.27 at the lowest, the field of view keeps at least 65 % of the frame (median 78 %), and
+0.25 % of the annotated vessel pixels fall outside it.
 """
 
 from __future__ import annotations
