@@ -8,8 +8,10 @@ does not depend on the weights) it times, in the same run:
 - eager baseline: one frame per forward pass, `torch.no_grad`, contiguous tensors;
 - optimised: `predict_probabilities` as the segmenters run it (batched frames,
   `torch.inference_mode`, model and inputs channels-last), at the batch size given by `--batch`;
+- onnx: the same batches through the ONNX export in ONNX Runtime (`backend=onnx`), where
+  onnxruntime is installed; the largest probability difference to the eager run is printed;
 
-and prints frames per second and the speed-up. Thread count is torch's default unless
+and prints frames per second and the speed-up of each against the eager baseline. Thread count is torch's default unless
 `--threads` is given; it is printed.
 """
 
@@ -39,6 +41,17 @@ def load(name: str):
         return model, spec, "shipped weights"
     spec = get_spec(name)
     return spec.build().eval(), spec, "untrained (no shipped weights)"
+
+
+def onnx_model(model, spec):
+    """The ONNX Runtime runner of `model`, or None where onnxruntime is not installed."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    from angioseg.methods.supervised.onnx_backend import OnnxModel
+
+    return OnnxModel.from_torch(model, spec)
 
 
 def eager_baseline(model, spec, frames: np.ndarray) -> None:
@@ -79,8 +92,17 @@ def main() -> None:
         fast_model = to_channels_last(copy.deepcopy(model))
         optimised = best_time(lambda: predict_probabilities(fast_model, spec, frames, batch=args.batch), args.repeats)
         eager_fps, fast_fps = args.frames / eager, args.frames / optimised
-        print(f"{name}: eager {eager_fps:.1f} fps, optimised {fast_fps:.1f} fps "
-              f"({1000 / fast_fps:.1f} ms/frame), speed-up {fast_fps / eager_fps:.2f}x [{source}]")
+        line = (f"{name}: eager {eager_fps:.1f} fps, optimised {fast_fps:.1f} fps "
+                f"({1000 / fast_fps:.1f} ms/frame, {fast_fps / eager_fps:.2f}x)")
+        onnx = onnx_model(model, spec)
+        if onnx is not None:
+            reference = predict_probabilities(model, spec, frames[:4], channels_last=False)
+            exported = predict_probabilities(onnx, spec, frames[:4], channels_last=False)
+            onnx_time = best_time(lambda: predict_probabilities(onnx, spec, frames, batch=args.batch, channels_last=False), args.repeats)
+            onnx_fps = args.frames / onnx_time
+            line += (f", onnx {onnx_fps:.1f} fps ({1000 / onnx_fps:.1f} ms/frame, {onnx_fps / eager_fps:.2f}x; "
+                     f"max |p - p_eager| {np.abs(reference - exported).max():.1e})")
+        print(f"{line} [{source}]", flush=True)
 
 
 if __name__ == "__main__":

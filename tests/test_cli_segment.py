@@ -113,3 +113,41 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert "| frangi |" in out or "| cenet" in out
     assert (tmp_path / "demo" / "segmentation" / "overlay.mp4").exists()
     assert (tmp_path / "demo" / "metrics.json").exists()
+
+
+SHIPPED_MODELS = ("cenet", "cenet3d2d-n1", "cenet3d2d-n2", "unet")
+
+
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_shipped_weights_are_small_and_say_how_they_were_trained(name):
+    from angioseg.methods.supervised.weights import load_model, shipped_weights
+
+    path = shipped_weights(name)
+    assert path.stat().st_size <= 20 * 2**20
+    model, spec, info = load_model(path)
+    assert info["config"]["command"].startswith(f"angioseg train {name} ")
+    assert info["config"]["model"] == name and info["step"] >= 1
+    assert info["data_description"] and all(d["sequences"] > 0 for d in info["data_description"].values())
+    assert not model.training
+
+
+def test_segment_with_the_default_method_finds_the_vessels_of_a_phantom(tmp_path, capsys):
+    from angioseg.cli.segment_command import DEFAULT_METHOD
+    from angioseg.data.davis import DavisFolder
+    from angioseg.eval import dice
+
+    assert DEFAULT_METHOD == "cenet3d2d"
+    data = tmp_path / "phantom"
+    assert main(["data", "phantom", "--out", str(data), "--n", "1", "--seed", "11", "--size", "256", "--frames", "5", "--no-overlay"]) == 0
+    out = tmp_path / "seg"
+    code, stdout, err = run_cli(capsys, "segment", data / "DICOM" / "phantom_000.dcm", "-o", out)
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["method"] == "cenet3d2d" and report["options"]["n"] == 2
+    assert report["options"]["weights"].endswith("cenet3d2d-n2.safetensors")
+    for name in ("masks.npz", "probabilities.npz", "overlay.mp4", "report.json"):
+        assert (out / name).stat().st_size > 0
+    assert len(list((out / "masks").glob("*.png"))) == 5
+    predicted = np.load(out / "masks.npz")["labels"] == 1
+    truth = DavisFolder(data).load("phantom_000").masks.labels == 1
+    assert dice(predicted, truth) > 0.3  # the trained model sees the phantom's vessels

@@ -485,3 +485,23 @@ def test_evaluate_video_accepts_labelmap_and_video():
     out = ev.evaluate_video(labels, labels, frames=Video(video))
     plain = ev.evaluate_video(masks.astype(np.int64), masks.astype(np.int64), frames=video)
     assert out == plain and out["dice"] == 1.0 and out["flicker"] < 0.05
+
+
+def test_evaluate_video_scores_only_frames_with_the_target_when_asked():
+    from angioseg.eval import evaluate_video
+
+    gt = np.zeros((3, 12, 12), np.uint8)
+    pred = np.zeros_like(gt)
+    gt[2, 3:7, 3:7] = 1
+    pred[2, 3:7, 3:7] = 1
+    pred[1, 0, 0] = 1  # a false positive on a frame before the contrast arrives
+    flow = np.zeros((2, 12, 12, 2), np.float32)
+    every = evaluate_video(pred, gt, flow_backward=flow)
+    assert every["dice"] == pytest.approx((1 + 0 + 1) / 3) and "empty_clean" not in every
+    filled = evaluate_video(pred, gt, flow_backward=flow, probabilities=pred.astype(float), frames_scored="with_target")
+    assert filled["dice"] == 1.0 and filled["auroc"] == 1.0 and filled["empty_clean"] == 0.5
+    assert filled["flicker"] == every["flicker"]
+    nothing = evaluate_video(pred, np.zeros_like(gt), flow_backward=flow, frames_scored="with_target")
+    assert "dice" not in nothing and nothing["empty_clean"] == pytest.approx(1 / 3)  # only frame 0 is predicted empty
+    with pytest.raises(InputError, match="frames_scored"):
+        evaluate_video(pred, gt, flow_backward=flow, frames_scored="some")

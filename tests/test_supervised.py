@@ -97,3 +97,52 @@ def test_motion_compensated_filter_keeps_a_moving_square_sharp():
     inside = probabilities[2] > 0
     assert compensated[2][inside].min() > 0.99
     assert plain[2][inside].min() < 0.7
+
+
+def test_method_spec_parsing():
+    from angioseg.methods import parse_method_spec
+
+    assert parse_method_spec("frangi") == ("frangi", {})
+    assert parse_method_spec("seq-cenet:k=2,motion=none") == ("seq-cenet", {"k": 2, "motion": "none"})
+    assert parse_method_spec("cenet3d2d: n=1, threshold=0.4, backend=onnx") == (
+        "cenet3d2d", {"n": 1, "threshold": 0.4, "backend": "onnx"})
+    assert parse_method_spec("x:flag=true,fps-goal=15") == ("x", {"flag": True, "fps_goal": 15})
+    for bad in (":k=1", "seq-cenet:k", "seq-cenet:2=k"):
+        with pytest.raises(InputError, match="method spec"):
+            parse_method_spec(bad)
+
+
+@pytest.mark.parametrize("name, size", [("cenet3d2d-n2", (197, 233)), ("cenet", (300, 300))])
+def test_onnx_backend_gives_the_same_masks(tmp_path, name, size):
+    pytest.importorskip("onnxruntime")
+    from angioseg.methods.supervised.onnx_backend import OnnxModel, export_onnx
+
+    spec = get_spec(name)
+    torch.manual_seed(1)
+    path = save_weights(spec.build(), spec, tmp_path / "w.safetensors", info={})
+    video = Video(np.random.default_rng(2).random((6,) + size).astype(np.float32), fps=10)
+    method = "cenet3d2d" if spec.radius else "cenet"
+    eager = get(method, weights=str(path), threshold=0.5)
+    onnx = get(method, weights=str(path), threshold=0.5, backend="onnx")
+    assert onnx.options()["backend"] == "onnx"
+    reference, exported = eager.segment(video), onnx.segment(video)
+    assert np.abs(reference.probabilities - exported.probabilities).max() < 1e-4
+    decided = np.abs(reference.probabilities - 0.5) > 1e-4  # pixels not on the threshold itself
+    assert decided.mean() > 0.99
+    assert np.array_equal(reference.masks.labels[decided], exported.masks.labels[decided])
+    file = export_onnx(eager.model, eager.spec, tmp_path / "model.onnx")  # a file serves any size too
+    logits = OnnxModel(file.read_bytes())(torch.rand(2, 2 * spec.radius + 1, 200, 257))
+    assert tuple(logits.shape) == (2, 1, 200, 257)
+    with pytest.raises(InputError, match="at least 161 pixels"):
+        OnnxModel(file.read_bytes())(torch.rand(1, 2 * spec.radius + 1, 150, 257))
+
+
+def test_network_segmenter_rejects_bad_backend_options(tmp_path):
+    spec = get_spec("cenet")
+    path = save_weights(spec.build(), spec, tmp_path / "w.safetensors", info={})
+    with pytest.raises(InputError, match="backend must be"):
+        get("cenet", weights=str(path), backend="tensorflow")
+    with pytest.raises(InputError, match="CPU only"):
+        get("cenet", weights=str(path), backend="onnx", device="cuda")
+    with pytest.raises(InputError, match="batch must be"):
+        get("cenet", weights=str(path), batch=0)

@@ -23,18 +23,21 @@ from angioseg.errors import InputError
 
 TABLE_METRICS = [
     "dice", "cldice", "nsd", "jaccard", "sensitivity", "specificity", "accuracy",
-    "auroc", "auprc", "davis_jf", "flicker",
+    "auroc", "auprc", "davis_jf", "flicker", "empty_clean",
 ]
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("evaluate", help="evaluate methods on a labelled data set")
-    parser.add_argument("--method", action="append", required=True, help="method name; repeat for a side-by-side table")
+    parser.add_argument("--method", action="append", required=True, help="method name or spec name:key=value,... (e.g. seq-cenet:k=2,motion=none); repeat for a side-by-side table")
     parser.add_argument("--data", required=True, type=Path, help="DAVIS-style folder, or a folder with images/ and masks/")
     parser.add_argument("-o", "--out", required=True, type=Path, help="report path: writes REPORT.json and REPORT.md")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--label", type=int, default=None, help="evaluate one label id instead of all foreground")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first K sequences")
+    parser.add_argument("--frames-scored", choices=("all", "with-target"), default="all",
+                        help="all frames (default), or only frames whose ground truth has the target "
+                             "(contrast-filled frames); empty-reference frames then give empty_clean")
     parser.set_defaults(run=run)
 
 
@@ -73,13 +76,15 @@ def report_paths(out: Path) -> tuple[Path, Path]:
     return base.with_name(base.name + ".json"), base.with_name(base.name + ".md")
 
 
-def score(result, masks, *, flow_backward, frames, label: int | None) -> dict[str, float]:
-    """Every metric of one method's `result` against ground-truth `masks` on one video."""
+def score(result, masks, *, flow_backward, frames, label: int | None, frames_scored: str = "all") -> dict[str, float]:
+    """Every metric of one method's `result` against ground-truth `masks` on one video
+    (`frames_scored`: "all" or "with-target", see `angioseg.eval.evaluate_video`)."""
     from angioseg.eval import evaluate_video
 
     truth = masks.labels == label if label is not None else masks.labels > 0
     predicted = result.masks.labels == label if label is not None else result.masks.labels > 0
-    return evaluate_video(predicted, truth, probabilities=result.probabilities, flow_backward=flow_backward, frames=frames)
+    return evaluate_video(predicted, truth, probabilities=result.probabilities, flow_backward=flow_backward, frames=frames,
+                          frames_scored=frames_scored.replace("-", "_"))
 
 
 def summarise_method(cases: dict[str, dict[str, float]], *, frames: int, seconds: float, options: dict[str, Any]) -> dict[str, Any]:
@@ -96,11 +101,12 @@ def summarise_method(cases: dict[str, dict[str, float]], *, frames: int, seconds
     }
 
 
-def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int | None, limit: int | None) -> dict[str, Any]:
+def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int | None, limit: int | None,
+                     frames_scored: str = "all") -> dict[str, Any]:
     """Run every method on every case; returns {"methods": {name: {...}}, "data": ...}."""
     from angioseg import methods as registry
 
-    segmenters = {name: registry.get(name, device=device) for name in methods_}
+    segmenters = {name: registry.get_from_spec(name, device=device) for name in methods_}
     cases: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods_}
     frames = {name: 0 for name in methods_}
     seconds = {name: 0.0 for name in methods_}
@@ -111,12 +117,14 @@ def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int
             result = segmenter.segment(video)
             seconds[name] += time.perf_counter() - start
             frames[name] += video.num_frames
-            cases[name][case_name] = score(result, masks, flow_backward=flow, frames=video.frames, label=label)
+            cases[name][case_name] = score(result, masks, flow_backward=flow, frames=video.frames, label=label,
+                                           frames_scored=frames_scored)
     per_method = {
         name: summarise_method(cases[name], frames=frames[name], seconds=seconds[name], options=segmenters[name].options())
         for name in methods_
     }
-    return {"data": str(data), "cases": count, "target": f"label {label}" if label is not None else "foreground", "methods": per_method}
+    return {"data": str(data), "cases": count, "target": f"label {label}" if label is not None else "foreground",
+            "frames_scored": frames_scored, "methods": per_method}
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -126,7 +134,8 @@ def markdown_report(report: dict[str, Any]) -> str:
     table = markdown_table(rows, metrics=[m for m in TABLE_METRICS if any(m in r for r in rows.values())])
     speeds = ", ".join(f"{name} {entry['frames_per_second']:.1f}" for name, entry in report["methods"].items() if entry["frames_per_second"])
     return (
-        f"Data: `{report['data']}` ({report['cases']} videos), target: {report['target']}.\n\n"
+        f"Data: `{report['data']}` ({report['cases']} videos), target: {report['target']}, "
+        f"frames scored: {report.get('frames_scored', 'all')}.\n\n"
         f"{table}\n\nThroughput (frames/s): {speeds}.\n"
     )
 
@@ -138,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit <= 0:
         raise InputError(f"--limit must be a positive integer, got {args.limit}")
     device = check_device(args.device)
-    report = evaluate_methods(args.method, args.data, device=device, label=args.label, limit=args.limit)
+    report = evaluate_methods(args.method, args.data, device=device, label=args.label, limit=args.limit,
+                              frames_scored=args.frames_scored)
     json_path, md_path = report_paths(args.out)
     markdown = markdown_report(report)
     with atomic_file(json_path) as tmp:

@@ -19,14 +19,14 @@ import numpy as np
 
 from angioseg.errors import InputError
 
-DEFAULT_METHOD = "frangi"
+DEFAULT_METHOD = "cenet3d2d"
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("segment", help="segment a run: masks, probabilities, overlay video, report")
     parser.add_argument("input", help="DICOM file or folder, video file, image folder, npy/npz")
     parser.add_argument("-o", "--out", required=True, type=Path, help="output folder (replaced atomically)")
-    parser.add_argument("--method", default=DEFAULT_METHOD, help=f"method name (default {DEFAULT_METHOD}; see 'angioseg methods')")
+    parser.add_argument("--method", default=DEFAULT_METHOD, help=f"method name, optionally with options as name:key=value,... (default {DEFAULT_METHOD}; see 'angioseg methods')")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps (default cpu)")
     parser.add_argument("--temporal-filter", type=int, default=0, metavar="K",
                         help="average probabilities over 2K+1 frames before thresholding (default 0: off)")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if args.temporal_filter < 0:
         raise InputError(f"--temporal-filter must be >= 0, got {args.temporal_filter}")
     device = check_device(args.device)
-    segmenter = methods.get(args.method, device=device)
+    segmenter = methods.get_from_spec(args.method, device=device)
     video = read_video(args.input)
     result = segmenter.segment(video)
     if args.temporal_filter:

@@ -62,6 +62,7 @@ def evaluate_video(
     frames: Any = None,
     label: int | None = None,
     nsd_tolerance: float = 2.0,
+    frames_scored: str = "all",
 ) -> dict[str, float]:
     """Every metric of one predicted video against its reference, as Python floats (no NaN).
 
@@ -74,6 +75,10 @@ def evaluate_video(
             estimated. One of the two is required when T ≥ 2.
         label: None = every non-zero label vs background; an id = that label vs the rest.
         nsd_tolerance: NSD tolerance τ in pixels.
+        frames_scored: "all" (every frame) or "with_target": the per-frame metrics and
+            AUROC/AUPRC only over frames whose reference contains the target, as papers that
+            annotate contrast-filled frames score; the frames with an empty reference (before the
+            contrast arrives) are then scored by `empty_clean` instead (see below).
 
     Returns keys, in this order: dice, jaccard, accuracy, sensitivity, specificity, precision,
     cldice, nsd, [auroc, auprc when probabilities are given], davis_j, davis_f, davis_jf,
@@ -85,8 +90,14 @@ def evaluate_video(
       object, so davis_jf = (davis_j + davis_f) / 2.
     * auroc, auprc: pooled over all T·H·W pixels (exact), the scores being `probabilities`
       and the positives the reference mask.
-    * flicker: `temporal_flicker` of the predicted mask.
+    * flicker: `temporal_flicker` of the predicted mask (always over all frames).
+    * with ``frames_scored="with_target"``: ``empty_clean`` = the fraction of the frames with an
+      empty reference where the prediction is empty too (absent when every frame has the
+      target); when no frame has the target, only flicker and empty_clean are returned (the
+      aggregation skips missing metrics per case).
     """
+    if frames_scored not in ("all", "with_target"):
+        raise InputError(f"frames_scored must be 'all' or 'with_target'; got {frames_scored!r}")
     # A LabelMap is accepted for either side (its `.labels` array is used).
     pred_array = np.asarray(getattr(pred_labels, "labels", pred_labels))
     gt_array = np.asarray(getattr(gt_labels, "labels", gt_labels))
@@ -106,6 +117,43 @@ def evaluate_video(
     if pred.shape[0] >= 2 and flow_backward is None and frames is None:
         raise InputError("evaluate_video needs flow_backward= or frames= to measure flicker on a video of two or more frames")
 
+    if frames_scored == "with_target":
+        return _evaluate_frames_with_target(pred, gt, probabilities=probabilities, flow_backward=flow_backward,
+                                            frames=frames, tau=tau)
+    results = _frame_metrics(pred, gt, probabilities=probabilities, tau=tau)
+    results["flicker"] = temporal_flicker(pred, flow_backward=flow_backward, frames=frames)
+    _check_finite(results)
+    return results
+
+
+def _evaluate_frames_with_target(pred, gt, *, probabilities, flow_backward, frames, tau: float) -> dict[str, float]:
+    """`evaluate_video` with ``frames_scored="with_target"`` on binary `(T, H, W)` masks."""
+    has_target = gt.reshape(gt.shape[0], -1).any(axis=1)
+    results: dict[str, float] = {}
+    if has_target.any():
+        scores = None
+        if probabilities is not None:
+            scores = np.asarray(probabilities)
+            if scores.size != pred.size:
+                raise InputError(f"probability map shape {scores.shape} does not match label shape {pred.shape}")
+            scores = scores.reshape(pred.shape)[has_target]
+        results = _frame_metrics(pred[has_target], gt[has_target], probabilities=scores, tau=tau)
+    results["flicker"] = temporal_flicker(pred, flow_backward=flow_backward, frames=frames)
+    if not has_target.all():
+        empty_predictions = ~pred[~has_target].reshape(int((~has_target).sum()), -1).any(axis=1)
+        results["empty_clean"] = float(empty_predictions.mean())
+    _check_finite(results)
+    return results
+
+
+def _check_finite(results: dict[str, float]) -> None:
+    bad = [key for key, value in results.items() if not math.isfinite(value)]
+    if bad:  # pragma: no cover - every metric is defined on every input
+        raise AssertionError(f"non-finite metric values for {bad}")
+
+
+def _frame_metrics(pred: np.ndarray, gt: np.ndarray, *, probabilities, tau: float) -> dict[str, float]:
+    """Per-frame metrics (mean over frames) and pooled AUROC/AUPRC of binary `(T, H, W)` masks."""
     results: dict[str, float] = {}
     per_frame = scores_from_confusion(confusion(pred, gt, per_frame=True))
     for key in ("dice", "jaccard", "accuracy", "sensitivity", "specificity", "precision"):
@@ -122,10 +170,6 @@ def evaluate_video(
     results["davis_j"] = float(j_frames.mean())
     results["davis_f"] = float(f_frames.mean())
     results["davis_jf"] = (results["davis_j"] + results["davis_f"]) / 2.0
-    results["flicker"] = temporal_flicker(pred, flow_backward=flow_backward, frames=frames)
-    bad = [key for key, value in results.items() if not math.isfinite(value)]
-    if bad:  # pragma: no cover - every metric is defined on every input
-        raise AssertionError(f"non-finite metric values for {bad}")
     return results
 
 

@@ -110,6 +110,43 @@ def get(name: str, **options: Any) -> Segmenter:
         raise InputError(f"bad options for method {name!r}: {error}") from None
 
 
+def parse_method_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """Split a method spec ``name`` or ``name:key=value,key=value`` into (name, options).
+
+    Values become int, float or bool (``true``/``false``) where they read as one, else stay
+    strings: ``seq-cenet:k=2,motion=none`` -> ("seq-cenet", {"k": 2, "motion": "none"}).
+    """
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if not name:
+        raise InputError(f"method spec {text!r} has no method name")
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, equals, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not equals or not key.isidentifier():
+            raise InputError(f"method spec {text!r}: option {item!r} is not key=value")
+        options[key] = _option_value(value.strip())
+    return name, options
+
+
+def _option_value(text: str) -> Any:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def get_from_spec(text: str, **common: Any) -> Segmenter:
+    """`get` for a method spec string (see `parse_method_spec`); `common` adds e.g. device."""
+    name, options = parse_method_spec(text)
+    return get(name, **{**common, **options})
+
+
 def available(*, ready_only: bool = False) -> list[tuple[str, str]]:
     """(name, one-line description) of every registered method, sorted by name.
 

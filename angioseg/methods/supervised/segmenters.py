@@ -8,10 +8,12 @@ import time
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 from angioseg.errors import InputError
 from angioseg.methods.base import Segmentation, Segmenter, register, temporal_filter
 from angioseg.methods.supervised.inference import motion_compensated_filter, predict_probabilities
+from angioseg.methods.supervised.onnx_backend import OnnxModel
 from angioseg.methods.supervised.weights import WEIGHTS_DIR, load_model, shipped_weights
 from angioseg.nn.layers import to_channels_last
 from angioseg.types import LabelMap, Video
@@ -23,14 +25,22 @@ class NetworkSegmenter(Segmenter):
     """A trained network applied to every frame (or every clip) of the run.
 
     Options: `weights` (a safetensors file; default the shipped one), `batch` (frames per
-    forward pass), `threshold` on the vessel probability, `device`.
+    forward pass), `threshold` on the vessel probability, `device`, and `backend`: "torch"
+    (any device) or "onnx" (the same network exported to ONNX and run by ONNX Runtime on the
+    CPU; see `benchmarks/inference.py` for which is faster here).
     """
 
     weights_name: ClassVar[str] = ""
 
     def __init__(self, *, device: str = "cpu", dtype: str = "float32", weights: str | None = None,
-                 batch: int = 4, threshold: float = 0.5) -> None:
+                 batch: int = 4, threshold: float = 0.5, backend: str = "torch") -> None:
         super().__init__(device=device, dtype=dtype)
+        if backend not in ("torch", "onnx"):
+            raise InputError(f"backend must be 'torch' or 'onnx'; got {backend!r}")
+        if backend == "onnx" and torch.device(device).type != "cpu":
+            raise InputError(f"backend 'onnx' runs on the CPU only; got device {device!r}")
+        if batch < 1:
+            raise InputError(f"batch must be >= 1; got {batch}")
         if dtype != "float32":
             raise InputError(f"method {self.name!r} runs in float32 only; got dtype {dtype!r}")
         if not 0.0 < threshold < 1.0:
@@ -39,6 +49,8 @@ class NetworkSegmenter(Segmenter):
         self.batch = int(batch)
         self.threshold = float(threshold)
         self.model, self.spec, self.training_info = load_model(self.weights_path, device=device)
+        self.backend = backend
+        self.runner = OnnxModel.from_torch(self.model, self.spec) if backend == "onnx" else self.model
         to_channels_last(self.model)  # with channels-last inputs: 2-3x faster on CPU
 
     @classmethod
@@ -50,11 +62,12 @@ class NetworkSegmenter(Segmenter):
         return cls.weights_name
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "weights": self.weights_path, "batch": self.batch, "threshold": self.threshold}
+        return {**super().options(), "weights": self.weights_path, "batch": self.batch, "threshold": self.threshold, "backend": self.backend}
 
     def probabilities(self, video: Video) -> np.ndarray:
         """`(T, H, W)` float32 vessel probability of every frame."""
-        return predict_probabilities(self.model, self.spec, video.frames, batch=self.batch, device=self.device)
+        return predict_probabilities(self.runner, self.spec, video.frames, batch=self.batch, device=self.device,
+                                     channels_last=self.backend == "torch")
 
     def _segment(self, video: Video, *, prompt: LabelMap | None) -> Segmentation:
         start = time.perf_counter()

@@ -1,0 +1,107 @@
+"""Copy trained weights into the package (angioseg/weights/NAME.safetensors) with their provenance.
+
+    python scripts/ship_weights.py out/runs2/cenet3d2d-n2/best.safetensors cenet3d2d-n2 [...PATH NAME]
+    python scripts/ship_weights.py        # only rewrite angioseg/weights/README.md
+
+The shipped file holds the same tensors; its metadata keeps what `angioseg train` recorded
+(command, config, best step, validation Dice, torch version) and adds a description of every
+training and validation folder read from its meta.json (generator, seed, sequence count,
+frames, source images) and the script that makes them. Refuses files over 20 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+from angioseg.io.atomic import atomic_file  # noqa: E402
+from angioseg.methods.supervised.weights import MODEL_SPECS, WEIGHTS_DIR, read_metadata  # noqa: E402
+
+MAX_BYTES = 20 * 1024 * 1024
+DATA_SCRIPT = "scripts/make_training_data.sh"
+
+
+def describe_folder(folder: str) -> dict:
+    """What a DAVIS-style training folder is, from its meta.json (paths relative to the repo)."""
+    path = Path(folder) if Path(folder).is_absolute() else ROOT / folder
+    meta = json.loads((path / "meta.json").read_text())
+    sequences = meta.get("sequences", {})
+    frames = sorted({entry.get("frames") for entry in sequences.values()})
+    sources = [entry.get("source_image") for entry in sequences.values() if entry.get("source_image")]
+    description = {
+        "generator": meta.get("generator"),
+        "seed": meta.get("seed"),
+        "sequences": len(sequences),
+        "frames_per_sequence": frames,
+        "label_table": meta.get("label_table"),
+    }
+    if sources:
+        description["source_images"] = f"ARCADE syntax {sources[0]}..{sources[-1]} ({len(sources)} images)"
+    return description
+
+
+def ship(source: Path, name: str) -> Path:
+    if name not in MODEL_SPECS:
+        raise SystemExit(f"unknown model {name!r}; choose one of {', '.join(MODEL_SPECS)}")
+    if source.stat().st_size > MAX_BYTES:
+        raise SystemExit(f"{source} is {source.stat().st_size / 2**20:.1f} MB, over the 20 MB limit")
+    meta = read_metadata(source)
+    info = dict(meta["info"])
+    config = info.get("config", {})
+    info["data_description"] = {folder: describe_folder(folder) for folder in config.get("data", []) + config.get("val", [])}
+    info["data_made_by"] = DATA_SCRIPT
+    info["model_name"] = name
+    metadata = {"architecture": meta["architecture"], "options": json.dumps(meta["options"]),
+                "radius": str(meta["radius"]), "info": json.dumps(info, default=str)}
+    target = WEIGHTS_DIR / f"{name}.safetensors"
+    WEIGHTS_DIR.mkdir(exist_ok=True)
+    with atomic_file(target) as tmp:
+        save_file(load_file(str(source)), str(tmp), metadata=metadata)
+    print(f"{name}: {source} -> {target} ({target.stat().st_size / 2**20:.2f} MB, "
+          f"step {info.get('step')}, validation Dice {info.get('val_dice')})")
+    return target
+
+
+def write_weights_readme() -> Path:
+    """angioseg/weights/README.md: one section per shipped file, from its own metadata."""
+    lines = ["# Shipped weights", "",
+             "Written by `python scripts/ship_weights.py` from each file's own metadata. Every file is",
+             "safetensors (no unpickling), trained by `angioseg train` on generated data only",
+             "(`scripts/make_training_data.sh`; ARCADE pixels are not in the repository).", ""]
+    for path in sorted(WEIGHTS_DIR.glob("*.safetensors")):
+        meta = read_metadata(path)
+        info = meta["info"]
+        count = sum(t.numel() for t in load_file(str(path)).values())
+        dice = info.get("val_dice")
+        lines += [f"## {path.name}", "",
+                  f"- architecture `{meta['architecture']}`, options `{json.dumps(meta['options'])}`, clip radius {meta['radius']}",
+                  f"- {count / 1e6:.3f} M numbers, {path.stat().st_size / 2**20:.2f} MB",
+                  f"- best step {info.get('step')} of {info.get('config', {}).get('steps')}, "
+                  + (f"held-out Dice {dice:.4f}" if dice is not None else "no validation"),
+                  f"- command: `{info.get('config', {}).get('command', '')}`",
+                  f"- torch {info.get('torch')}; data made by `{info.get('data_made_by')}`"]
+        for folder, description in info.get("data_description", {}).items():
+            lines.append(f"- `{folder}`: {json.dumps(description)}")
+        lines.append("")
+    target = WEIGHTS_DIR / "README.md"
+    with atomic_file(target) as tmp:
+        Path(tmp).write_text("\n".join(lines))
+    return target
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) % 2:
+        raise SystemExit(__doc__)
+    for source, name in zip(argv[::2], argv[1::2]):
+        ship(Path(source), name)
+    print(f"wrote {write_weights_readme()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
