@@ -146,3 +146,17 @@ def test_network_segmenter_rejects_bad_backend_options(tmp_path):
         get("cenet", weights=str(path), backend="onnx", device="cuda")
     with pytest.raises(InputError, match="batch must be"):
         get("cenet", weights=str(path), batch=0)
+
+
+def test_training_can_start_from_weights_and_records_them(tiny_data, tmp_path):
+    common = dict(model="cenet3d2d-n1", data=[str(tiny_data / "ph")], steps=1, batch=2, crop=32, seed=5)
+    spec = get_spec("cenet3d2d-n1")
+    torch.manual_seed(3)
+    start = save_weights(spec.build(), spec, tmp_path / "start.safetensors", info={"command": "first run"})
+    train(TrainConfig(out=str(tmp_path / "a"), init=str(start), **common), log=lambda _: None)
+    info = read_metadata(tmp_path / "a" / "best.safetensors")["info"]
+    assert info["initialised_from"] == {"command": "first run"} and info["config"]["init"] == str(start)
+    other = get_spec("cenet")
+    wrong = save_weights(other.build(), other, tmp_path / "cenet.safetensors", info={})
+    with pytest.raises(InputError, match="not the cenet3d2d"):
+        train(TrainConfig(out=str(tmp_path / "b"), init=str(wrong), **common), log=lambda _: None)

@@ -34,6 +34,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--val-every", type=positive_int, default=200, help="validate every K steps (default 200)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use the first K sequences of each folder")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from these weights (same model; fine-tuning), recorded in the new file")
     parser.set_defaults(run=run)
 
 
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, data=[str(p) for p in args.data], val=[str(p) for p in args.val], out=str(args.out),
         steps=args.steps, batch=args.batch, crop=args.crop, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, seed=args.seed, threads=args.threads, val_every=args.val_every,
-        checkpoint_every=args.val_every, limit=args.limit,
+        checkpoint_every=args.val_every, limit=args.limit, init=str(args.init) if args.init else None,
         command="angioseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     summary = train(config, resume=args.resume)

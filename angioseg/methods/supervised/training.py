@@ -55,6 +55,7 @@ class TrainConfig:
     val_every: int = 200
     val_frames: int = 8
     limit: int | None = None
+    init: str | None = None
     command: str = ""
 
 
@@ -121,6 +122,18 @@ def load_checkpoint(path: Path, model, optimizer, sampler: ClipSampler) -> tuple
     return int(state["step"]), float(state["best_val_dice"]), json.loads(state["history"])
 
 
+def initialise_from(model: torch.nn.Module, spec: ModelSpec, path: str) -> dict[str, Any]:
+    """Load the weights at `path` (same architecture and options) into `model`; returns their info."""
+    from angioseg.methods.supervised.weights import load_model
+
+    source, source_spec, info = load_model(path)
+    if source_spec != spec:
+        raise InputError(f"--init {path} holds a {source_spec.architecture} {source_spec.options} (radius "
+                         f"{source_spec.radius}), not the {spec.architecture} {spec.options} being trained")
+    model.load_state_dict(source.state_dict())
+    return info
+
+
 def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train `config.model`; returns a summary (steps, best validation Dice, paths, seconds)."""
     spec = get_spec(config.model)
@@ -133,6 +146,7 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
     val_sequences = load_sequences(config.val) if config.val else []
     sampler = ClipSampler(sequences, radius=spec.radius, crop=config.crop, seed=config.seed)
     model = spec.build().train()
+    init_info = initialise_from(model, spec, config.init) if config.init else None
     optimizer = make_optimizer(model, config)
     step, best, history = 0, -1.0, []
     checkpoint = out / CHECKPOINT_NAME
@@ -164,17 +178,22 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
             log(f"step {step}: loss {running:.4f}, validation Dice {dice:.4f}")
             if dice > best:
                 best = dice
-                save_weights(model, spec, out / BEST_NAME, info=_info(config, step, dice))
+                save_weights(model, spec, out / BEST_NAME, info=_info(config, step, dice, init_info))
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(checkpoint, model, optimizer, step, sampler, best, history)
     bar.close()
     if not val_sequences:
-        save_weights(model, spec, out / BEST_NAME, info=_info(config, step, None))
+        save_weights(model, spec, out / BEST_NAME, info=_info(config, step, None, init_info))
     summary = {"model": config.model, "steps": step, "best_val_dice": best if val_sequences else None,
                "weights": str(out / BEST_NAME), "seconds": time.perf_counter() - start, "history": history}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _info(config: TrainConfig, step: int, val_dice: float | None) -> dict[str, Any]:
-    return {"config": asdict(config), "step": step, "val_dice": val_dice, "torch": torch.__version__}
+def _info(config: TrainConfig, step: int, val_dice: float | None, init_info: dict[str, Any] | None) -> dict[str, Any]:
+    """What the weights file records: the run's config, best step, its validation Dice, and the
+    recorded info of the weights it started from (`--init`), so a chain of runs stays traceable."""
+    info = {"config": asdict(config), "step": step, "val_dice": val_dice, "torch": torch.__version__}
+    if init_info is not None:
+        info["initialised_from"] = init_info
+    return info
