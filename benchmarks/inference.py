@@ -8,7 +8,9 @@ does not depend on the weights) it times, in the same run:
 - eager baseline: one frame per forward pass, `torch.no_grad`, contiguous tensors;
 - optimised: `predict_probabilities` as the segmenters run it (batched frames,
   `torch.inference_mode`, model and inputs channels-last), at the batch size given by `--batch`;
-- onnx: the same batches through the ONNX export in ONNX Runtime (`backend=onnx`), where
+- folded (3D-2D models): the optimised run with the input layers folded into one
+  convolution (`angioseg.nn.FoldedCENet3D2D`), as the segmenters run it by default;
+- onnx: the same batches through the ONNX export (folded) in ONNX Runtime (`backend=onnx`), where
   onnxruntime is installed; the largest probability difference to the eager run is printed;
 
 and prints frames per second and the speed-up of each against the eager baseline. Thread count is torch's default unless
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from angioseg.methods.supervised.clips import clip_indices  # noqa: E402
 from angioseg.methods.supervised.inference import predict_probabilities  # noqa: E402
 from angioseg.methods.supervised.weights import MODEL_SPECS, WEIGHTS_DIR, get_spec, load_model  # noqa: E402
+from angioseg.nn import fold_for_inference  # noqa: E402
 from angioseg.nn.layers import to_channels_last  # noqa: E402
 
 
@@ -94,7 +97,13 @@ def main() -> None:
         eager_fps, fast_fps = args.frames / eager, args.frames / optimised
         line = (f"{name}: eager {eager_fps:.1f} fps, optimised {fast_fps:.1f} fps "
                 f"({1000 / fast_fps:.1f} ms/frame, {fast_fps / eager_fps:.2f}x)")
-        onnx = onnx_model(model, spec)
+        folded_model = fold_for_inference(model)
+        if folded_model is not model:
+            folded_model = to_channels_last(folded_model)
+            folded = best_time(lambda: predict_probabilities(folded_model, spec, frames, batch=args.batch), args.repeats)
+            folded_fps = args.frames / folded
+            line += f", + folded input layers {folded_fps:.1f} fps ({1000 / folded_fps:.1f} ms/frame, {folded_fps / eager_fps:.2f}x)"
+        onnx = onnx_model(fold_for_inference(model), spec)
         if onnx is not None:
             reference = predict_probabilities(model, spec, frames[:4], channels_last=False)
             exported = predict_probabilities(onnx, spec, frames[:4], channels_last=False)

@@ -140,3 +140,48 @@ def test_torch_export_with_dynamic_batch() -> None:
     clips = torch.rand(3, 3, 97, 131)
     with torch.no_grad():
         torch.testing.assert_close(exported.module()(clips), model(clips))
+
+
+def _perturbed(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Move every parameter off its initial value (zero biases would hide bias mistakes)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return model.eval()
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_folded_input_layer_equals_the_two_convolutions_including_the_border(radius):
+    from angioseg.nn import FoldedInputLayer
+
+    model = _perturbed(CENet3D2D(temporal_radius=radius, width="lite"), seed=radius)
+    stem_conv = model.body.encoder.stem[0]
+    layer = FoldedInputLayer(model.temporal_conv.weight.flatten(1, 2), model.temporal_conv.bias, stem_conv.weight)
+    x = torch.rand(2, 2 * radius + 1, 23, 30)
+    with torch.inference_mode():
+        reference = stem_conv(model.fuse(x))
+        folded = layer(x)
+        naive = torch.nn.functional.conv2d(x, layer.kernel, layer.bias, padding=2)  # without the ring fix
+    assert torch.allclose(folded, reference, atol=1e-4)
+    assert (naive - reference)[..., 1:-1, 1:-1].abs().max() < 1e-4
+    assert (naive - reference)[..., 0, :].abs().max() > 1e-2  # the ring really needs the fix
+
+
+@pytest.mark.parametrize("size", [(97, 131), (300, 300)])
+def test_folded_model_gives_the_same_logits_and_leaves_the_original_alone(size):
+    from angioseg.nn import FoldedCENet3D2D, fold_for_inference
+
+    model = _perturbed(CENet3D2D(temporal_radius=2, width="lite"))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    folded = fold_for_inference(model)
+    assert isinstance(folded, FoldedCENet3D2D)
+    x = torch.rand(1, 5, *size)
+    with torch.inference_mode():
+        reference = model(x)
+        assert torch.allclose(folded(x), reference, atol=1e-3 * reference.abs().max().item())
+        channels_last = to_channels_last(fold_for_inference(model))
+        assert torch.allclose(channels_last(x.contiguous(memory_format=torch.channels_last)), reference,
+                              atol=1e-3 * reference.abs().max().item())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert fold_for_inference(nn.Conv2d(1, 1, 3)).__class__ is nn.Conv2d

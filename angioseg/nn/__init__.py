@@ -15,7 +15,15 @@ from torch import nn
 
 from angioseg.errors import InputError
 from angioseg.nn.cenet import CENet, DACBlock, DecoderBlock, RMPBlock
-from angioseg.nn.cenet3d2d import CENet3D2D, CentreSlice2D, centre_slice_2d_model, make_clips
+from angioseg.nn.cenet3d2d import (
+    CENet3D2D,
+    CentreSlice2D,
+    FoldedCENet3D2D,
+    FoldedInputLayer,
+    centre_slice_2d_model,
+    fold_for_inference,
+    make_clips,
+)
 from angioseg.nn.layers import LITE_WIDTH, pad_to_multiple, resolve_width, scaled_channels
 from angioseg.nn.losses import dice_loss
 from angioseg.nn.resnet import BasicBlock, ResNetEncoder, resnet18_encoder, resnet34_encoder
@@ -48,6 +56,9 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
 
 
 __all__ = [
+    "FoldedCENet3D2D",
+    "FoldedInputLayer",
+    "fold_for_inference",
     "LITE_WIDTH",
     "MODELS",
     "BasicBlock",
