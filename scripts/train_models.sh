@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# Train the shipped models exactly as shipped (data: scripts/make_training_data.sh), then copy
-# each best step into angioseg/weights/ with scripts/ship_weights.py.
-#   usage: scripts/train_models.sh [MODEL:STEPS ...]   (default: every shipped model)
-# Two models can train side by side on 2 cores (one thread each): run the script twice with
-# different models. Runs go to out/runs2/MODEL (resumable: rerun the same line).
+# Train the shipped models with the recipe they were shipped with (data: scripts/make_training_data.sh),
+# then copy each best step into angioseg/weights/ with scripts/ship_weights.py.
+#   round 1: every model from scratch on 240 ARCADE pseudo-videos + 40 phantoms
+#   round 2 (cenet, cenet3d2d-n2): fine-tuned from the round-1 best with 330 more ARCADE images
+# Best steps are chosen by Dice on the held-out ARCADE train images 241-270. Each run is
+# resumable (rerun the line). On 2 cores, run two models side by side with one thread each:
+#   scripts/train_models.sh cenet3d2d-n2 & scripts/train_models.sh cenet cenet3d2d-n1 unet
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${ANGIOSEG_TRAIN_DATA:-out/train}"
-items=("$@")
-[ ${#items[@]} -gt 0 ] || items=(cenet3d2d-n2:6000 cenet:6000 cenet3d2d-n1:6000 unet:1500)
-for item in "${items[@]}"; do
-    model=${item%%:*}
-    steps=${item##*:}
-    .venv/bin/angioseg train "$model" --data "$data/arcade-train" --data "$data/phantom" --val "$data/arcade-heldout" \
-        --out "out/runs2/$model" --steps "$steps" --batch 8 --crop 192 --val-every 500 --seed 0 --threads 1 --resume
+runs="${ANGIOSEG_RUNS:-out/runs2}"
+train() { .venv/bin/angioseg train "$@" --batch 8 --crop 192 --threads 1 --resume; }
+round1() {  # MODEL STEPS VAL_EVERY
+    train "$1" --data "$data/arcade-train" --data "$data/phantom" --val "$data/arcade-heldout" \
+        --out "$runs/$1" --steps "$2" --val-every "$3" --seed 0
+}
+round2() {  # MODEL STEPS
+    train "$1" --init "$runs/$1/best.safetensors" --data "$data/arcade-train" --data "$data/arcade-train-b" \
+        --data "$data/phantom" --val "$data/arcade-heldout" --out "$runs/$1-r2" --steps "$2" --lr 1e-3 \
+        --val-every 500 --seed 1
+}
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(cenet3d2d-n2 cenet cenet3d2d-n1 unet)
+for model in "${models[@]}"; do
+    case "$model" in
+        cenet3d2d-n2|cenet) round1 "$model" 6000 500 && round2 "$model" 6000 ;;
+        cenet3d2d-n1) round1 "$model" 6000 500 ;;
+        unet) round1 "$model" 1000 250 ;;
+        *) echo "unknown model $model" >&2; exit 2 ;;
+    esac
 done

@@ -500,7 +500,7 @@ def test_evaluate_video_scores_only_frames_with_the_target_when_asked():
     assert every["dice"] == pytest.approx((1 + 0 + 1) / 3) and "empty_clean" not in every
     filled = evaluate_video(pred, gt, flow_backward=flow, probabilities=pred.astype(float), frames_scored="with_target")
     assert filled["dice"] == 1.0 and filled["auroc"] == 1.0 and filled["empty_clean"] == 0.5
-    assert filled["flicker"] == every["flicker"]
+    assert filled["flicker"] == every["flicker"] and filled["dice_all_frames"] == every["dice"]
     nothing = evaluate_video(pred, np.zeros_like(gt), flow_backward=flow, frames_scored="with_target")
     assert "dice" not in nothing and nothing["empty_clean"] == pytest.approx(1 / 3)  # only frame 0 is predicted empty
     with pytest.raises(InputError, match="frames_scored"):

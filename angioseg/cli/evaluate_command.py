@@ -23,7 +23,7 @@ from angioseg.errors import InputError
 
 TABLE_METRICS = [
     "dice", "cldice", "nsd", "jaccard", "sensitivity", "specificity", "accuracy",
-    "auroc", "auprc", "davis_jf", "flicker", "empty_clean",
+    "auroc", "auprc", "davis_jf", "flicker", "empty_clean", "dice_all_frames",
 ]
 
 

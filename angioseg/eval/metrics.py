@@ -93,7 +93,8 @@ def evaluate_video(
     * flicker: `temporal_flicker` of the predicted mask (always over all frames).
     * with ``frames_scored="with_target"``: ``empty_clean`` = the fraction of the frames with an
       empty reference where the prediction is empty too (absent when every frame has the
-      target); when no frame has the target, only flicker and empty_clean are returned (the
+      target), and ``dice_all_frames`` = the mean Dice over all T frames as with "all"; when
+      no frame has the target, only flicker, dice_all_frames and empty_clean are returned (the
       aggregation skips missing metrics per case).
     """
     if frames_scored not in ("all", "with_target"):
@@ -138,6 +139,7 @@ def _evaluate_frames_with_target(pred, gt, *, probabilities, flow_backward, fram
                 raise InputError(f"probability map shape {scores.shape} does not match label shape {pred.shape}")
             scores = scores.reshape(pred.shape)[has_target]
         results = _frame_metrics(pred[has_target], gt[has_target], probabilities=scores, tau=tau)
+    results["dice_all_frames"] = float(scores_from_confusion(confusion(pred, gt, per_frame=True))["dice"].mean())
     results["flicker"] = temporal_flicker(pred, flow_backward=flow_backward, frames=frames)
     if not has_target.all():
         empty_predictions = ~pred[~has_target].reshape(int((~has_target).sum()), -1).any(axis=1)
