@@ -160,3 +160,25 @@ def test_training_can_start_from_weights_and_records_them(tiny_data, tmp_path):
     wrong = save_weights(other.build(), other, tmp_path / "cenet.safetensors", info={})
     with pytest.raises(InputError, match="not the cenet3d2d"):
         train(TrainConfig(out=str(tmp_path / "b"), init=str(wrong), **common), log=lambda _: None)
+
+
+def test_validation_dice_scores_the_frames_that_show_vessel():
+    from angioseg.methods.supervised.training import validation_dice
+
+    class Threshold(torch.nn.Module):  # logits > 0 exactly where the frame is bright
+        def forward(self, x):
+            return 50.0 * (x[:, :1] - 0.5)
+
+    vessel = np.zeros((6, 32, 32), bool)
+    vessel[3:, 10:20, 14:18] = True
+    frames = (vessel * 255).astype(np.uint8)
+    frames[0, 0, 0] = 255  # a stray bright pixel before the contrast arrives
+    sequence = TrainingSequence("s", frames, vessel)
+    spec = get_spec("cenet")
+    assert validation_dice(Threshold(), spec, [sequence], frames_per_sequence=8) == pytest.approx(1.0)
+    half = vessel.copy()
+    half[3:, 10:15] = False  # the model sees only half of each vessel
+    assert validation_dice(Threshold(), spec, [TrainingSequence("s", (half * 255).astype(np.uint8), vessel)],
+                           frames_per_sequence=8) == pytest.approx(2 * 20 / (20 + 40))
+    empty = TrainingSequence("e", frames[:3], vessel[:3])
+    assert validation_dice(Threshold(), spec, [empty], frames_per_sequence=8) == 0.0

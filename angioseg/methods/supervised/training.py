@@ -32,6 +32,8 @@ from angioseg.methods.supervised.weights import ModelSpec, get_spec, save_weight
 from angioseg.nn import count_parameters, dice_loss
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: What `validation_dice` measures (recorded in the weights file).
+VALIDATION_METRIC = "mean Dice over frames with vessel (evenly spaced, up to val_frames per sequence)"
 BEST_NAME = "best.safetensors"
 
 
@@ -80,7 +82,9 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 
 @torch.inference_mode()
 def validation_dice(model: torch.nn.Module, spec: ModelSpec, sequences: list[TrainingSequence], *, frames_per_sequence: int) -> float:
-    """Mean Dice of the thresholded prediction over evenly spaced frames of each sequence."""
+    """Mean Dice of the thresholded prediction over evenly spaced frames of each sequence that
+    show vessel (`VALIDATION_METRIC`). Frames before the contrast arrives are skipped: there
+    the Dice is 1 or 0 on a single stray pixel, which made the choice of the best step noisy."""
     from angioseg.methods.supervised.inference import predict_probabilities
 
     was_training = model.training
@@ -88,15 +92,18 @@ def validation_dice(model: torch.nn.Module, spec: ModelSpec, sequences: list[Tra
     scores = []
     for sequence in sequences:
         count = sequence.frames.shape[0]
-        picks = np.unique(np.linspace(0, count - 1, min(frames_per_sequence, count)).round().astype(int))
+        with_vessel = np.flatnonzero(sequence.vessel.reshape(count, -1).any(axis=1))
+        if with_vessel.size == 0:
+            continue
+        spots = np.linspace(0, with_vessel.size - 1, min(frames_per_sequence, with_vessel.size)).round().astype(int)
+        picks = np.unique(with_vessel[spots])
         frames = sequence.frames.astype(np.float32) / 255.0
         probabilities = predict_probabilities(model, spec, frames, frame_indices=picks)
         for index, probability in zip(picks, probabilities):
             pred, truth = probability >= 0.5, sequence.vessel[index]
-            denominator = pred.sum() + truth.sum()
-            scores.append(1.0 if denominator == 0 else 2.0 * (pred & truth).sum() / denominator)
+            scores.append(2.0 * (pred & truth).sum() / (pred.sum() + truth.sum()))
     model.train(was_training)
-    return float(np.mean(scores))
+    return float(np.mean(scores)) if scores else 0.0
 
 
 def save_checkpoint(path: Path, model, optimizer, step: int, sampler: ClipSampler, best: float, history: list) -> None:
@@ -193,7 +200,8 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
 def _info(config: TrainConfig, step: int, val_dice: float | None, init_info: dict[str, Any] | None) -> dict[str, Any]:
     """What the weights file records: the run's config, best step, its validation Dice, and the
     recorded info of the weights it started from (`--init`), so a chain of runs stays traceable."""
-    info = {"config": asdict(config), "step": step, "val_dice": val_dice, "torch": torch.__version__}
+    info = {"config": asdict(config), "step": step, "val_dice": val_dice, "val_metric": VALIDATION_METRIC,
+            "torch": torch.__version__}
     if init_info is not None:
         info["initialised_from"] = init_info
     return info
