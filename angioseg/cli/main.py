@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         data_commands,
         demo_command,
         evaluate_command,
+        flow_command,
         info_command,
         methods_command,
         segment_command,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     methods_command.register(verbs)
     train_command.register(verbs)
     demo_command.register(verbs)
+    flow_command.register(verbs)
     return parser
 
 
