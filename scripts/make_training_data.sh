@@ -4,7 +4,6 @@
 #   WORK_DIR/phantom         40 phantom runs, 512², 16 frames, seed 7
 #   WORK_DIR/arcade-heldout  ARCADE train images 241-270, 16 frames, seed 2 (selection of the best step;
 #                            ARCADE val stays untouched for the README's tables)
-#   WORK_DIR/arcade-train-b  ARCADE train images 271-600, 16 frames, seed 3 (more anatomy)
 # ARCADE is read in place (the held-out images are symlinked, never copied).
 #   usage: scripts/make_training_data.sh [WORK_DIR]
 set -euo pipefail
@@ -31,4 +30,3 @@ make_range() {
         --out "$work/$name" --frames 16 --seed "$seed"
 }
 make_range arcade-heldout 241 270 2
-make_range arcade-train-b 271 600 3

@@ -82,7 +82,8 @@ def write_weights_readme() -> Path:
         lines += [f"## {path.name}", "",
                   f"- architecture `{meta['architecture']}`, options `{json.dumps(meta['options'])}`, clip radius {meta['radius']}",
                   f"- {count / 1e6:.3f} M numbers, {path.stat().st_size / 2**20:.2f} MB",
-                  f"- best step {info.get('step')} of {info.get('config', {}).get('steps')}, "
+                  f"- step {info.get('step')} of {info.get('config', {}).get('steps')}"
+                  + (f" ({info['selected_from']})" if info.get("selected_from") else "") + ", "
                   + (f"held-out Dice {dice:.4f} ({info.get('val_metric', 'mean Dice over evenly spaced frames, empty ones included')})"
                      if dice is not None else "no validation"),
                   f"- command: `{info.get('config', {}).get('command', '')}`",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train the shipped models with the recipe they were shipped with (data: scripts/make_training_data.sh),
 # then copy each best step into angioseg/weights/ with scripts/ship_weights.py.
-#   round 1: every model from scratch on 240 ARCADE pseudo-videos + 40 phantoms
-#   round 2 (cenet, cenet3d2d-n2): fine-tuned from the round-1 best with 330 more ARCADE images
+# Every model from scratch on 240 ARCADE pseudo-videos + 40 phantoms, batch 8, 192² crops, Adam
+# with cosine decay; U-Net (the slowest to train, a baseline only) for fewer steps.
 # Best steps are chosen by Dice on the held-out ARCADE train images 241-270. Each run is
 # resumable (rerun the line). On 2 cores, run two models side by side with one thread each:
 #   scripts/train_models.sh cenet3d2d-n2 & scripts/train_models.sh cenet cenet3d2d-n1 unet
@@ -15,17 +15,11 @@ round1() {  # MODEL STEPS VAL_EVERY
     train "$1" --data "$data/arcade-train" --data "$data/phantom" --val "$data/arcade-heldout" \
         --out "$runs/$1" --steps "$2" --val-every "$3" --seed 0
 }
-round2() {  # MODEL STEPS
-    train "$1" --init "$runs/$1/best.safetensors" --data "$data/arcade-train" --data "$data/arcade-train-b" \
-        --data "$data/phantom" --val "$data/arcade-heldout" --out "$runs/$1-r2" --steps "$2" --lr 1e-3 \
-        --val-every 500 --seed 1
-}
 models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(cenet3d2d-n2 cenet cenet3d2d-n1 unet)
 for model in "${models[@]}"; do
     case "$model" in
-        cenet3d2d-n2|cenet) round1 "$model" 6000 500 && round2 "$model" 6000 ;;
-        cenet3d2d-n1) round1 "$model" 6000 500 ;;
+        cenet3d2d-n2|cenet|cenet3d2d-n1) round1 "$model" 6000 500 ;;
         unet) round1 "$model" 1000 250 ;;
         *) echo "unknown model $model" >&2; exit 2 ;;
     esac

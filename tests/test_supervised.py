@@ -52,6 +52,7 @@ def test_training_is_deterministic_and_resumable(tiny_data, tmp_path):
         assert torch.equal(state_a[key], state_b[key]), key
     info = read_metadata(tmp_path / "a" / "best.safetensors")
     assert info["architecture"] == "cenet3d2d" and info["radius"] == 1
+    assert read_metadata(tmp_path / "a" / "last.safetensors")["info"]["step"] == 4
     assert info["info"]["config"]["data"] == [str(tiny_data / "ph")]
 
 

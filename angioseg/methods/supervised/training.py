@@ -9,7 +9,8 @@ Optimiser: Adam (default, with a cosine learning-rate decay) or SGD with momentu
 2e-4 (the 3D-2D paper's setting). Checkpoints (model, optimiser, step, random states) are
 written every `checkpoint_every` steps; `resume=True` continues from the last one and, for a
 fixed seed, gives the same weights as an uninterrupted run. The best model by validation Dice
-is exported as safetensors with the command and data that made it.
+is exported as safetensors (best.safetensors) with the command and data that made it, and
+the final step as last.safetensors.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 #: What `validation_dice` measures (recorded in the weights file).
 VALIDATION_METRIC = "mean Dice over frames with vessel (evenly spaced, up to val_frames per sequence)"
 BEST_NAME = "best.safetensors"
+LAST_NAME = "last.safetensors"
 
 
 @dataclass
@@ -189,6 +191,7 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(checkpoint, model, optimizer, step, sampler, best, history)
     bar.close()
+    save_weights(model, spec, out / LAST_NAME, info=_info(config, step, history[-1]["val_dice"] if history else None, init_info))
     if not val_sequences:
         save_weights(model, spec, out / BEST_NAME, info=_info(config, step, None, init_info))
     summary = {"model": config.model, "steps": step, "best_val_dice": best if val_sequences else None,
