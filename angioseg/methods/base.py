@@ -162,7 +162,7 @@ def _load_builtin_methods() -> None:
     """Import the built-in method modules once (they register themselves)."""
     import importlib
 
-    for module in ("angioseg.methods.vesselness", "angioseg.methods.supervised.segmenters"):
+    for module in ("angioseg.methods.vesselness", "angioseg.methods.supervised.segmenters", "angioseg.methods.denver.segmenter"):
         importlib.import_module(module)
 
 

@@ -1,9 +1,12 @@
-"""DeNVeR's building blocks ("DeNVeR: Deformable Neural Vessel Representations for
-Unsupervised Video Vessel Segmentation"; equations and sections refer to that paper): the
-losses of Eq. 1-7, the stage-1 field representations, the spatio-temporal B-spline background
-motion and the Eulerian vessel flow.
+"""DeNVeR ("DeNVeR: Deformable Neural Vessel Representations for Unsupervised Video Vessel
+Segmentation"; equations and sections refer to that paper).
 
-Not a segmenter yet: the stage-1 and stage-2 optimisation loops are built on top of these.
+Building blocks: the losses of Eq. 1-7 (`losses`), the stage-1 field representations
+(`fields`), the spatio-temporal B-spline background motion (`bspline`) and the Eulerian vessel
+flow (`eulerian`). On top of them: stage 1, layer-separation bootstrapping (`stage1`), stage 2,
+test-time training (`stage2`), and the registered segmenter ``denver``
+(`segmenter.DenverSegmenter`, loaded by `angioseg.methods.get`).
+
 Flows, displacements and coordinate maps are channels-last `(..., H, W, 2)`, (dx, dy) in pixels.
 """
 
@@ -33,6 +36,8 @@ from angioseg.methods.denver.losses import (
     vessel_normals,
     warp_loss,
 )
+from angioseg.methods.denver.stage1 import Stage1Result, run_stage1
+from angioseg.methods.denver.stage2 import Stage2Rates, Stage2Result, run_stage2, stage2_schedule, trace_eulerian
 from angioseg.methods.denver.warping import inside_frame, pixel_grid, sample_pixels
 
 __all__ = [
@@ -73,4 +78,11 @@ __all__ = [
     "inside_frame",
     "pixel_grid",
     "sample_pixels",
+    "Stage1Result",
+    "run_stage1",
+    "Stage2Rates",
+    "Stage2Result",
+    "run_stage2",
+    "stage2_schedule",
+    "trace_eulerian",
 ]

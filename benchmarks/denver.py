@@ -1,0 +1,83 @@
+"""Benchmark: seconds per phase of a DeNVeR run on a phantom, with the Frangi baseline as reference.
+
+    python benchmarks/denver.py [--frames 80] [--size 512] [--threads N] [--iterations N]
+                                [--resolution 256] [--representation grid|siren] [--device cpu]
+                                [--seed 0]
+
+Renders one phantom run (`angioseg.data.phantom.generate_phantom`, `--frames` frames of
+`--size`² pixels, seed `--seed`), segments it with ``denver`` (both stages at `--iterations`
+Adam steps; default: the method's own defaults) and with the ``frangi`` baseline in the same
+process, and prints the seconds of every DeNVeR phase, the total, Frangi's total, the ratio
+DeNVeR / Frangi, and the Dice of both against the phantom's vessel + catheter masks (a sanity
+check; quality needs the method's full iteration counts). The phantom's rendering time is not
+counted. Thread count is torch's default unless `--threads` is given; it is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from angioseg import methods  # noqa: E402
+from angioseg.data.phantom import PhantomParams, generate_phantom  # noqa: E402
+from angioseg.eval.overlap import dice  # noqa: E402
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=80, help="frames of the phantom run (default 80)")
+    parser.add_argument("--size", type=int, default=512, help="frame side in pixels (default 512)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--iterations", type=int, default=None, help="Adam steps of each stage (default: the method's)")
+    parser.add_argument("--resolution", type=int, default=None, help="internal resolution (default: the method's)")
+    parser.add_argument("--representation", choices=("grid", "siren"), default="grid", help="stage-1 fields (default grid)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
+    args = parser.parse_args(argv)
+    if args.frames < 2 or args.size < 32:
+        parser.error("--frames must be >= 2 and --size >= 32")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = generate_phantom(PhantomParams(size=args.size, frames=args.frames), seed=args.seed)
+    truth = run.masks.labels != 0
+    options = {"device": args.device, "representation": args.representation}
+    if args.iterations is not None:
+        options["iterations"] = args.iterations
+    if args.resolution is not None:
+        options["resolution"] = args.resolution
+    denver = methods.get("denver", **options)
+    print(f"phantom: {args.frames} frames of {args.size}x{args.size}; torch threads: {torch.get_num_threads()}; device: {args.device}")
+    print(f"denver options: {denver.options()}")
+    start = time.perf_counter()
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch imports its compiler here once per process
+    print(f"one-time torch optimiser import: {time.perf_counter() - start:.2f} s (not counted below)")
+    result = denver.segment(run.video)
+    start = time.perf_counter()
+    frangi = methods.get("frangi", device=args.device).segment(run.video)
+    frangi_seconds = time.perf_counter() - start
+
+    print(f"internal size: {result.options.get('internal_size')}")
+    print(f"{'phase':<10} {'seconds':>9}")
+    for phase, seconds in result.timings.items():
+        print(f"{phase:<10} {seconds:9.2f}")
+    total = result.timings["total"]
+    print(f"{'frangi':<10} {frangi_seconds:9.2f}")
+    print(f"denver / frangi: {total / max(frangi_seconds, 1e-9):.1f} x; denver {args.frames / total:.2f} frames/s")
+    print(f"dice vs phantom masks: denver {dice(result.masks.labels, truth):.3f}, frangi {dice(frangi.masks.labels, truth):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""The DeNVeR method end to end: stage 1, stage 2, the registered segmenter and the CLI.
+
+Every run here is a few iterations on tiny phantoms (8 frames of 64 x 64): the tests check
+shapes, ranges, determinism, the option checks and the wiring, not segmentation quality.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from angioseg import methods
+from angioseg.cli.main import main
+from angioseg.data.phantom import PhantomParams, generate_phantom
+from angioseg.errors import InputError
+from angioseg.methods.denver.bspline import BSplineMotion
+from angioseg.methods.denver.segmenter import DenverSegmenter, internal_size, prior_sigmas, region_grow
+from angioseg.methods.denver.stage1 import run_stage1
+from angioseg.methods.denver.stage2 import fit_bspline, run_stage2, stage2_schedule, trace_eulerian
+from angioseg.methods.denver.warping import sample_pixels
+from angioseg.types import Video
+
+FAST = "denver:stage1_iterations=2,stage2_iterations=2,resolution=64"
+PHASES = {"prior", "resample", "flow", "stage1", "stage2", "upsample", "total"}
+
+
+@pytest.fixture(scope="module")
+def video() -> Video:
+    return generate_phantom(PhantomParams(size=64, frames=8), seed=3).video
+
+
+def _run(video: Video, spec: str = FAST):
+    return methods.get_from_spec(spec).segment(video)
+
+
+# ---------------------------------------------------------------------------------------------
+# The segmenter
+# ---------------------------------------------------------------------------------------------
+
+
+def test_two_iterations_end_to_end(video):
+    result = _run(video)
+    labels, probabilities = result.masks.labels, result.probabilities
+    assert labels.shape == probabilities.shape == (8, 64, 64)
+    assert labels.dtype == np.uint8 and probabilities.dtype == np.float32
+    assert set(np.unique(labels)) <= {0, 1}
+    assert 0.0 <= probabilities.min() and probabilities.max() <= 1.0
+    assert np.array_equal(labels, (probabilities >= 0.5).astype(np.uint8))
+    assert result.label_table == {0: "background", 1: "vessel"}
+    assert PHASES <= set(result.timings) and all(value >= 0 for value in result.timings.values())
+    assert result.options["method"] == "denver" and result.options["stage2_iterations"] == 2
+
+
+def test_same_seed_same_probabilities(video):
+    first, second = _run(video), _run(video)
+    assert np.array_equal(first.probabilities, second.probabilities)
+    other = _run(video, FAST + ",seed=1")
+    assert not np.array_equal(first.probabilities, other.probabilities)
+
+
+@pytest.mark.parametrize(
+    "switches",
+    ["bootstrap=false", "prior_loss=false", "parallel_loss=false", "representation=siren", "postprocess=grow,crop=0,window=8"],
+)
+def test_every_ablation_switch_runs(video, switches):
+    result = _run(video, f"{FAST},{switches}")
+    assert result.probabilities.shape == (8, 64, 64) and np.isfinite(result.probabilities).all()
+    key, _, value = switches.partition(",")[0].partition("=")
+    assert str(result.options[key]).lower() == value
+
+
+def test_results_come_back_at_the_input_size(video):
+    result = _run(video, "denver:iterations=1,resolution=32")
+    assert result.options["internal_size"] == [32, 32]
+    assert result.probabilities.shape == result.masks.labels.shape == (8, 64, 64)
+
+
+def test_iterations_shorthand_and_explicit_values():
+    segmenter = DenverSegmenter(iterations=7, stage2_iterations=3)
+    assert (segmenter.stage1_iterations, segmenter.stage2_iterations) == (7, 3)
+    assert DenverSegmenter().stage1_iterations == DenverSegmenter().stage2_iterations == 1000
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"representation": "mlp"},
+        {"resolution": 8},
+        {"stage1_iterations": -1},
+        {"iterations": 2.5},
+        {"flow": "farneback"},
+        {"flow": "raft"},
+        {"prior": "hessian"},
+        {"bootstrap": "no"},
+        {"prior_loss": 1},
+        {"threshold": 1.5},
+        {"crop": 8},
+        {"window": 0},
+        {"seed": -1},
+        {"dtype": "float16"},
+        {"device": "gpu0"},
+        {"no_such_option": 1},
+    ],
+)
+def test_bad_options_are_one_line_input_errors(options):
+    with pytest.raises(InputError) as error:
+        methods.get("denver", **options)
+    assert "\n" not in str(error.value)
+
+
+def test_registered_and_listed():
+    names = dict(methods.available())
+    assert "denver" in names and names["denver"]
+    assert isinstance(methods.get_from_spec("denver:parallel_loss=false"), DenverSegmenter)
+
+
+def test_cli_segment_with_denver(tmp_path, capsys):
+    data = tmp_path / "phantom"
+    assert main(["data", "phantom", "--out", str(data), "--n", "1", "--size", "64", "--frames", "8", "--no-overlay"]) == 0
+    out = tmp_path / "seg"
+    assert main(["segment", str(data / "DICOM" / "phantom_000.dcm"), "-o", str(out), "--method", FAST]) == 0
+    assert "segmented 8 frames with denver" in capsys.readouterr().out
+    assert np.load(out / "probabilities.npz")["probabilities"].shape == (8, 64, 64)
+    assert main(["segment", str(data / "DICOM" / "phantom_000.dcm"), "-o", str(tmp_path / "x"), "--method", "denver:resolution=4"]) == 2
+    assert "resolution" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers and stages
+# ---------------------------------------------------------------------------------------------
+
+
+def test_internal_size_and_prior_scales():
+    assert internal_size(64, 64, 256) == (64, 64)
+    assert internal_size(512, 512, 256) == (256, 256)
+    assert internal_size(512, 400, 256) == (256, 200)
+    assert prior_sigmas(512, 512) == (1.0, 3.0, 5.0, 7.0, 9.0)
+    assert prior_sigmas(128, 200) == (0.5, 0.75, 1.25, 1.75, 2.25)
+
+
+def test_region_grow_keeps_seeded_large_components():
+    p = np.zeros((1, 12, 12), np.float32)
+    p[0, 1:4, 1:4] = 0.6  # above threshold, no seed: dropped
+    p[0, 6:10, 6:10] = 0.6
+    p[0, 7, 7] = 0.9  # seeded: kept
+    p[0, 0, 11] = 0.95  # seeded but one pixel: dropped with min_pixels=2
+    grown = region_grow(p, threshold=0.5, seed_level=0.75, min_pixels=2)
+    assert grown[0, 6:10, 6:10].all() and grown.sum() == 16
+
+
+def test_fit_bspline_recovers_a_spline_field():
+    source = BSplineMotion((4, 5, 5), 9, 20, 24, degree=2)
+    with torch.no_grad():
+        source.control.copy_(torch.randn(source.control.shape, generator=torch.Generator().manual_seed(0)))
+    target = BSplineMotion((4, 5, 5), 9, 20, 24, degree=2)
+    fit_bspline(target, source().detach())
+    assert torch.allclose(target(), source(), atol=1e-4)
+    with pytest.raises(InputError):
+        fit_bspline(target, torch.zeros(9, 20, 20, 2))
+
+
+def test_trace_eulerian_is_euler_integration():
+    field = torch.zeros(16, 16, 2)
+    field[..., 0] = 0.5  # uniform: every step moves by exactly -(s / n) * 0.5 along x
+    grid = torch.stack(torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="xy"), dim=-1)
+    positions = grid.expand(4, -1, -1, -1)
+    traced = trace_eulerian(field, positions, torch.tensor([-3, 0, 2, 20]))
+    assert torch.allclose(traced[..., 0] - positions[..., 0], torch.tensor([1.5, 0.0, -1.0, -10.0])[:, None, None])
+    assert torch.equal(traced[..., 1], positions[..., 1])
+    swirl = torch.randn(16, 16, 2, generator=torch.Generator().manual_seed(1)) * 0.3
+    image = swirl.permute(2, 0, 1)[None]
+    start = positions[:1] + 4.0
+    back, ahead = start, start
+    for _ in range(3):
+        back = back - sample_pixels(image, back).permute(0, 2, 3, 1)
+        ahead = ahead + sample_pixels(image, ahead).permute(0, 2, 3, 1)
+    assert torch.allclose(trace_eulerian(swirl, start, torch.tensor([3])), back, atol=1e-6)
+    assert torch.allclose(trace_eulerian(swirl, start, torch.tensor([-3])), ahead, atol=1e-6)
+
+
+def test_stage1_shapes_and_history():
+    frames = torch.rand(3, 16, 20, generator=torch.Generator().manual_seed(0))
+    result = run_stage1(frames, iterations=5, batch_size=256, seed=0, progress=False)
+    assert result.canonical.shape == (16, 20)
+    assert result.deformation.shape == (3, 16, 20, 2)
+    assert result.background.shape == result.foreground.shape == (3, 16, 20)
+    assert result.losses.shape == (5,) and np.isfinite(result.losses).all()
+    with pytest.raises(InputError):
+        run_stage1(frames, representation="mlp")
+
+
+def test_stage2_shapes_and_schedule():
+    frames = torch.rand(5, 24, 24, generator=torch.Generator().manual_seed(0))
+    prior = (frames < 0.2).float()
+    flow = torch.zeros(4, 24, 24, 2)
+    result = run_stage2(frames, prior=prior, flow=flow, background=frames.median(dim=0).values, iterations=4, window=3, crop=16,
+                        progress=False)
+    assert result.probabilities.shape == (5, 24, 24)
+    assert result.displacement.shape == (5, 24, 24, 2) and result.eulerian.shape == (24, 24, 2)
+    assert np.isfinite(result.losses["total"]).all()
+    with pytest.raises(InputError):
+        run_stage2(frames, prior=prior[:4], flow=flow, background=frames[0])
+    schedule = stage2_schedule(10, parallel=False)
+    assert (schedule.prior, schedule.parallel, schedule.warp, schedule.mask, schedule.rec, schedule.ramp) == (0, None, 3, 4, 5, 1)
+    assert stage2_schedule(10, prior=False).prior is None
