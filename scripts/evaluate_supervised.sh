@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-out/baselines}"
 bin=.venv/bin/angioseg
-mkdir -p docs/results
+mkdir -p docs/results out
 scripts/make_eval_data.sh "$work"
 methods=(
     --method frangi --method sato --method unet --method cenet
@@ -20,7 +20,16 @@ methods=(
     --method seq-cenet:k=1,motion=dis --method seq-cenet:k=2,motion=dis
     --method cenet3d2d:n=1 --method cenet3d2d:n=2
 )
-"$bin" evaluate "${methods[@]}" --label 1 --frames-scored with-target --data "$work/phantom" -o docs/results/supervised_phantom
+# The two sets run side by side, one torch thread each (2 cores); each exit status is checked.
+export OMP_NUM_THREADS=1
+"$bin" evaluate "${methods[@]}" --label 1 --frames-scored with-target --data "$work/phantom" \
+    -o docs/results/supervised_phantom > out/supervised_phantom.log 2>&1 &
+phantom_job=$!
 if [ -f "$work/arcade-val/meta.json" ]; then
-    "$bin" evaluate "${methods[@]}" --label 1 --frames-scored with-target --data "$work/arcade-val" -o docs/results/supervised_arcade_val
+    "$bin" evaluate "${methods[@]}" --label 1 --frames-scored with-target --data "$work/arcade-val" \
+        -o docs/results/supervised_arcade_val > out/supervised_arcade_val.log 2>&1 &
+    wait $! || { echo "ARCADE evaluation failed: see out/supervised_arcade_val.log" >&2; exit 1; }
 fi
+wait $phantom_job || { echo "phantom evaluation failed: see out/supervised_phantom.log" >&2; exit 1; }
+cat docs/results/supervised_phantom.md
+if [ -f "$work/arcade-val/meta.json" ]; then cat docs/results/supervised_arcade_val.md; fi
