@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from angioseg.cli.main import main
 from angioseg.errors import InputError
-from angioseg.flow import dis_flow, estimate_flows, get_flow_backend, parse_backend_spec, sample_along  # noqa: F401
+from angioseg.flow import dis_flow, estimate_flows, get_flow_backend, parse_backend_spec
 from angioseg.flow.raft import (
     RAFT,
     CorrelationPyramid,

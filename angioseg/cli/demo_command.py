@@ -38,7 +38,8 @@ def best_method() -> str:
 def run(args: argparse.Namespace) -> int:
     from angioseg.cli.data_commands import run_phantom
     from angioseg.cli.evaluate_command import markdown_report, score, summarise_method
-    from angioseg.cli.segment_command import check_device, write_segmentation
+    from angioseg.cli.segment_command import write_segmentation
+    from angioseg.options import check_device
     from angioseg.data.davis import DavisFolder
     from angioseg.methods import get_from_spec
 

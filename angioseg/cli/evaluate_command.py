@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
 from tqdm import tqdm
 
 from angioseg.errors import InputError
@@ -141,7 +140,7 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from angioseg.cli.segment_command import check_device
+    from angioseg.options import check_device
     from angioseg.io.atomic import atomic_file
 
     if args.limit is not None and args.limit <= 0:

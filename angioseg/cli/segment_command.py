@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from angioseg.errors import InputError
+from angioseg.options import check_device
 
 DEFAULT_METHOD = "cenet3d2d"
 
@@ -31,21 +32,6 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--temporal-filter", type=int, default=0, metavar="K",
                         help="average probabilities over 2K+1 frames before thresholding (default 0: off)")
     parser.set_defaults(run=run)
-
-
-def check_device(device: str) -> str:
-    """Validate a torch device string, so a missing GPU is one line, not a traceback."""
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise InputError(f"--device {device!r} is not a torch device (try cpu or cuda)") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: no CUDA GPU is available on this machine")
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"--device {device}: MPS is not available on this machine")
-    return device
 
 
 def run(args: argparse.Namespace) -> int:

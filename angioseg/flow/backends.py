@@ -18,6 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from angioseg.errors import InputError
+from angioseg.options import check_device, parse_spec
 from angioseg.flow.dis import PRESETS, dis_flow, estimate_flows
 
 
@@ -125,7 +126,7 @@ class RaftBackend(PairwiseBackend):
             raise InputError(f"RAFT iterations must be a positive integer; got {iterations!r}")
         if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
             raise InputError(f"RAFT batch must be a positive integer; got {batch!r}")
-        device = check_device(device)
+        device = check_device(device, option="device")
         if weights is None:
             self.model = build_raft("large" if config == "auto" else config, device=device).eval()
         else:
@@ -149,18 +150,6 @@ class RaftBackend(PairwiseBackend):
         return {"config": self.model.config.name, "weights": self.weights, "iterations": self.iterations, "device": self.device}
 
 
-def check_device(device: str) -> str:
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise InputError(f"device {device!r} is not a torch device (try cpu or cuda)") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device}: no CUDA GPU is available on this machine")
-    return str(device)
-
-
 BACKENDS: dict[str, type[PairwiseBackend]] = {"dis": DisBackend, "raft": RaftBackend, "zero": ZeroBackend}
 
 
@@ -175,33 +164,9 @@ def get_flow_backend(name: str, **options: Any) -> FlowBackend:
 
 
 def parse_backend_spec(text: str) -> tuple[str, dict[str, Any]]:
-    """``name`` or ``name:key=value,key=value`` -> (name, options); values become int, float or
-    bool where they read as one: ``raft:weights=w.pth,iterations=20`` -> ("raft", {...})."""
-    name, _, rest = text.partition(":")
-    name = name.strip()
-    if not name:
-        raise InputError(f"flow backend spec {text!r} has no backend name")
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, equals, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not equals or not key.isidentifier():
-            raise InputError(f"flow backend spec {text!r}: option {item!r} is not key=value")
-        options[key] = _option_value(value.strip())
-    return name, options
-
-
-def _option_value(text: str) -> Any:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if text.lower() == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """``name`` or ``name:key=value,key=value`` -> (name, options), e.g.
+    ``raft:weights=w.pth,iterations=20``; see `angioseg.options.parse_spec`."""
+    return parse_spec(text, kind="flow backend")
 
 
 def backend_from_spec(text: str, **common: Any) -> FlowBackend:

@@ -238,10 +238,10 @@ def train_raft(
 ) -> RaftTrainResult:
     """Train RAFT (`config`, from scratch or from `init` weights) on phantom folders `data`;
     writes OUT/raft-<config>.safetensors (module docstring). Returns the per-step record."""
-    from angioseg.flow.backends import check_device
+    from angioseg.options import check_device
 
     _check_settings(steps, batch, iterations, lr, gamma, checkpoint_every)
-    device = check_device(device)
+    device = check_device(device, option="device")
     folders = [data] if isinstance(data, (str, Path)) else list(data)
     cfg = get_config(config)
     sequences = load_flow_pairs(folders, supervision=supervision, mask_dilation=mask_dilation, limit=limit)

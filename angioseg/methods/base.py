@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from angioseg.errors import InputError
+from angioseg.options import parse_spec
 from angioseg.types import LabelMap, Video
 
 
@@ -111,34 +112,10 @@ def get(name: str, **options: Any) -> Segmenter:
 
 
 def parse_method_spec(text: str) -> tuple[str, dict[str, Any]]:
-    """Split a method spec ``name`` or ``name:key=value,key=value`` into (name, options).
-
-    Values become int, float or bool (``true``/``false``) where they read as one, else stay
-    strings: ``seq-cenet:k=2,motion=none`` -> ("seq-cenet", {"k": 2, "motion": "none"}).
-    """
-    name, _, rest = text.partition(":")
-    name = name.strip()
-    if not name:
-        raise InputError(f"method spec {text!r} has no method name")
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in rest.split(","))):
-        key, equals, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not equals or not key.isidentifier():
-            raise InputError(f"method spec {text!r}: option {item!r} is not key=value")
-        options[key] = _option_value(value.strip())
-    return name, options
-
-
-def _option_value(text: str) -> Any:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """Split a method spec ``name`` or ``name:key=value,key=value`` into (name, options), e.g.
+    ``seq-cenet:k=2,motion=none`` -> ("seq-cenet", {"k": 2, "motion": "none"}); see
+    `angioseg.options.parse_spec`."""
+    return parse_spec(text, kind="method")
 
 
 def get_from_spec(text: str, **common: Any) -> Segmenter:

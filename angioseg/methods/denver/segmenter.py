@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from scipy import ndimage as ndi
 
 from angioseg.errors import InputError
+from angioseg.options import check_device
 from angioseg.methods.base import Segmentation, Segmenter, register
 from angioseg.methods.denver.stage1 import run_stage1
 from angioseg.methods.denver.stage2 import run_stage2, stage2_schedule
@@ -112,16 +113,6 @@ def _check_number(name: str, value: Any, low: float, high: float) -> float:
     return float(value)
 
 
-def _check_device(device: Any) -> str:
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise InputError(f"denver option device {device!r} is not a torch device (try cpu or cuda)") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"denver option device {device!r}: no CUDA GPU is available on this machine")
-    return str(device)
-
-
 @register
 class DenverSegmenter(Segmenter):
     """DeNVeR (unsupervised test-time training on the run itself); see the module docstring.
@@ -177,7 +168,7 @@ class DenverSegmenter(Segmenter):
         parallel_loss: bool = True,
         seed: int = 0,
     ) -> None:
-        super().__init__(device=_check_device(device), dtype=dtype)
+        super().__init__(device=check_device(device, option="denver option device"), dtype=dtype)
         if dtype != "float32":
             raise InputError(f"method 'denver' runs in float32 only; got dtype {dtype!r}")
         self.representation = _check_choice("representation", representation, ("grid", "siren"))

@@ -61,13 +61,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from angioseg.errors import InputError
-from angioseg.methods.denver.bspline import BSplineMotion, bspline_basis
-from angioseg.methods.denver.eulerian import EulerianFlow, transport
+from angioseg.methods.denver.bspline import BSplineMotion
+from angioseg.methods.denver.eulerian import EulerianFlow
 from angioseg.methods.denver.losses import (
     LOSS_NAMES,
     LossSchedule,
