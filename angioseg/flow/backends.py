@@ -13,6 +13,8 @@ weights="raft-things.pth", iterations=12, device="cpu", batch=4)`, or from a spe
 
 from __future__ import annotations
 
+import abc
+
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -55,13 +57,14 @@ def _check_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.
     return first, second
 
 
-class PairwiseBackend:
+class PairwiseBackend(abc.ABC):
     """`estimate` from `estimate_pairs`: forward = pairs (t, t+1), backward = pairs (t+1, t)."""
 
     name = "pairwise"
 
+    @abc.abstractmethod
     def estimate_pairs(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Flows `(N, H, W, 2)` from `first[i]` to `second[i]` (each `(N, H, W)`)."""
 
     def estimate(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         frames = _check_frames(frames)
