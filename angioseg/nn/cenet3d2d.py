@@ -239,9 +239,9 @@ class FoldedInputLayer(nn.Module):
         return F.conv2d(F.conv2d(x, self.temporal_weight, self.temporal_bias, padding=1), self.stem_weight, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.conv2d(x, self.kernel, self.bias, padding=2)
         if x.shape[-2] < 3 or x.shape[-1] < 3:
             return self.unfolded(x)
+        y = F.conv2d(x, self.kernel, self.bias, padding=2)
         y[..., :1, :] = self.unfolded(x[..., :3, :])[..., :1, :]
         y[..., -1:, :] = self.unfolded(x[..., -3:, :])[..., -1:, :]
         y[..., :, :1] = self.unfolded(x[..., :, :3])[..., :, :1]
