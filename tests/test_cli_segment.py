@@ -84,6 +84,23 @@ def test_evaluate_two_methods_side_by_side(phantom_set, tmp_path, capsys):
     assert "| frangi |" in table and "| sato |" in table and "nan" not in table.lower()
 
 
+def test_evaluate_with_two_worker_processes_gives_the_same_report(phantom_set, tmp_path, capsys):
+    reports = {}
+    for jobs in (1, 2):
+        code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", phantom_set, "-o", tmp_path / f"r{jobs}",
+                               "--jobs", jobs)
+        assert code == 0, err
+        reports[jobs] = json.loads((tmp_path / f"r{jobs}.json").read_text())
+    assert reports[2]["jobs"] == 2
+    assert list(reports[2]["methods"]["frangi"]["cases"]) == list(reports[1]["methods"]["frangi"]["cases"])
+    assert reports[2]["methods"]["frangi"]["cases"] == reports[1]["methods"]["frangi"]["cases"]
+
+
+def test_evaluate_rejects_zero_jobs(phantom_set, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", phantom_set, "-o", tmp_path / "r", "--jobs", 0)
+    assert code == 2 and "--jobs" in err and len(err.strip().splitlines()) == 1
+
+
 def test_evaluate_image_mask_folder(tmp_path, capsys):
     import cv2
 

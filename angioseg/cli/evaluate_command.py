@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,37 +38,44 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames-scored", choices=("all", "with-target"), default="all",
                         help="all frames (default), or only frames whose ground truth has the target "
                              "(contrast-filled frames); empty-reference frames then give empty_clean")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="worker processes sharing the cases (default 1); each gets CPUs / jobs torch threads")
     parser.set_defaults(run=run)
 
 
-def iterate_cases(data: Path, limit: int | None) -> tuple[int, Iterator[Any]]:
-    """(count, iterator of (name, video, masks, flow_backward)) for either data layout."""
+def case_count(data: Path, limit: int | None) -> int:
+    """How many cases `load_case` can load from `data` (the first `limit` when given)."""
+    from angioseg.data.datasets import ImageMaskFolder
+    from angioseg.data.davis import DavisFolder
+
+    if (data / "JPEGImages").is_dir():
+        count = len(DavisFolder(data))
+    elif (data / "images").is_dir() and (data / "masks").is_dir():
+        count = len(ImageMaskFolder(data / "images", data / "masks"))
+    else:
+        raise InputError(f"{data} is neither a DAVIS-style folder (JPEGImages/) nor an image + mask folder (images/, masks/)")
+    return min(count, limit) if limit else count
+
+
+def load_case(data: Path, index: int) -> tuple[str, Any, Any, Any]:
+    """Case `index` of `data` (natural order) as (name, video, masks, flow_backward or None)."""
     from angioseg.data.datasets import ImageMaskFolder
     from angioseg.data.davis import DavisFolder
 
     if (data / "JPEGImages").is_dir():
         folder = DavisFolder(data)
-        names = folder.names[:limit] if limit else folder.names
+        sequence = folder.load(folder.names[index])
+        if sequence.masks is None:
+            raise InputError(f"sequence {sequence.name} in {data} has no annotations to evaluate against")
+        return sequence.name, sequence.video, sequence.masks, sequence.flow_backward
+    pair = ImageMaskFolder(data / "images", data / "masks").load(index)
+    return pair.name, pair.video, pair.masks, None
 
-        def davis_cases():
-            for name in names:
-                sequence = folder.load(name)
-                if sequence.masks is None:
-                    raise InputError(f"sequence {name} in {data} has no annotations to evaluate against")
-                yield name, sequence.video, sequence.masks, sequence.flow_backward
 
-        return len(names), davis_cases()
-    if (data / "images").is_dir() and (data / "masks").is_dir():
-        pairs = ImageMaskFolder(data / "images", data / "masks")
-        count = min(len(pairs), limit) if limit else len(pairs)
-
-        def image_cases():
-            for index in range(count):
-                pair = pairs.load(index)
-                yield pair.name, pair.video, pair.masks, None
-
-        return count, image_cases()
-    raise InputError(f"{data} is neither a DAVIS-style folder (JPEGImages/) nor an image + mask folder (images/, masks/)")
+def iterate_cases(data: Path, limit: int | None) -> tuple[int, Iterator[Any]]:
+    """(count, iterator of (name, video, masks, flow_backward)) for either data layout."""
+    count = case_count(data, limit)
+    return count, (load_case(data, index) for index in range(count))
 
 
 def report_paths(out: Path) -> tuple[Path, Path]:
@@ -100,30 +108,94 @@ def summarise_method(cases: dict[str, dict[str, float]], *, frames: int, seconds
     }
 
 
-def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int | None, limit: int | None,
-                     frames_scored: str = "all") -> dict[str, Any]:
-    """Run every method on every case; returns {"methods": {name: {...}}, "data": ...}."""
+@dataclass(frozen=True)
+class _CaseTask:
+    """What a worker needs to evaluate one case with every method (picklable)."""
+
+    data: Path
+    index: int
+    methods: tuple[str, ...]
+    device: str
+    label: int | None
+    frames_scored: str
+
+
+#: Segmenters built in this process, by (method specs, device): a worker process builds them
+#: once for all the cases it is given.
+_WORKER_SEGMENTERS: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {}
+
+
+def _segmenters(methods_: tuple[str, ...], device: str) -> dict[str, Any]:
     from angioseg import methods as registry
 
-    segmenters = {name: registry.get_from_spec(name, device=device) for name in methods_}
+    key = (methods_, device)
+    if key not in _WORKER_SEGMENTERS:
+        _WORKER_SEGMENTERS[key] = {name: registry.get_from_spec(name, device=device) for name in methods_}
+    return _WORKER_SEGMENTERS[key]
+
+
+def evaluate_case(task: _CaseTask) -> tuple[str, int, dict[str, tuple[dict[str, float], float]]]:
+    """(case name, frame count, {method: (metrics, seconds)}) of one case."""
+    case_name, video, masks, flow = load_case(task.data, task.index)
+    results: dict[str, tuple[dict[str, float], float]] = {}
+    for name, segmenter in _segmenters(task.methods, task.device).items():
+        start = time.perf_counter()
+        result = segmenter.segment(video)
+        seconds = time.perf_counter() - start
+        metrics = score(result, masks, flow_backward=flow, frames=video.frames, label=task.label, frames_scored=task.frames_scored)
+        results[name] = (metrics, seconds)
+    return case_name, video.num_frames, results
+
+
+def _start_worker(threads: int) -> None:
+    """Process-pool initialiser: each of the `jobs` workers gets its share of the CPU threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_cases(tasks: list[_CaseTask], jobs: int) -> Iterator[tuple[str, int, dict[str, tuple[dict[str, float], float]]]]:
+    """Results of `tasks` in their order: in this process (jobs = 1) or in `jobs` spawned worker
+    processes of max(1, CPUs // jobs) torch threads each."""
+    if jobs == 1 or len(tasks) <= 1:
+        yield from map(evaluate_case, tasks)
+        return
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_start_worker,
+                             initargs=(threads,)) as pool:
+        yield from pool.map(evaluate_case, tasks)
+
+
+def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int | None, limit: int | None,
+                     frames_scored: str = "all", jobs: int = 1) -> dict[str, Any]:
+    """Run every method on every case; returns {"methods": {name: {...}}, "data": ...}.
+
+    With `jobs` > 1 the cases are shared among that many worker processes; a method's
+    "seconds" is then the sum of its per-case times (each worker runs on its share of the
+    CPUs), so its throughput is per worker, not of the pool.
+    """
+    segmenters = _segmenters(tuple(methods_), device)  # also checks every spec before any work
+    count = case_count(data, limit)
+    tasks = [_CaseTask(data, index, tuple(methods_), device, label, frames_scored) for index in range(count)]
     cases: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods_}
     frames = {name: 0 for name in methods_}
     seconds = {name: 0.0 for name in methods_}
-    count, iterator = iterate_cases(data, limit)
-    for case_name, video, masks, flow in tqdm(iterator, total=count, desc="evaluating", unit="video", disable=None):
-        for name, segmenter in segmenters.items():
-            start = time.perf_counter()
-            result = segmenter.segment(video)
-            seconds[name] += time.perf_counter() - start
-            frames[name] += video.num_frames
-            cases[name][case_name] = score(result, masks, flow_backward=flow, frames=video.frames, label=label,
-                                           frames_scored=frames_scored)
+    for case_name, num_frames, results in tqdm(_run_cases(tasks, jobs), total=count, desc="evaluating", unit="video", disable=None):
+        for name, (metrics, elapsed) in results.items():
+            cases[name][case_name] = metrics
+            frames[name] += num_frames
+            seconds[name] += elapsed
     per_method = {
         name: summarise_method(cases[name], frames=frames[name], seconds=seconds[name], options=segmenters[name].options())
         for name in methods_
     }
     return {"data": str(data), "cases": count, "target": f"label {label}" if label is not None else "foreground",
-            "frames_scored": frames_scored, "methods": per_method}
+            "frames_scored": frames_scored, "jobs": jobs, "methods": per_method}
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -145,9 +217,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit <= 0:
         raise InputError(f"--limit must be a positive integer, got {args.limit}")
+    if args.jobs <= 0:
+        raise InputError(f"--jobs must be a positive integer, got {args.jobs}")
     device = check_device(args.device)
     report = evaluate_methods(args.method, args.data, device=device, label=args.label, limit=args.limit,
-                              frames_scored=args.frames_scored)
+                              frames_scored=args.frames_scored, jobs=args.jobs)
     json_path, md_path = report_paths(args.out)
     markdown = markdown_report(report)
     with atomic_file(json_path) as tmp:
