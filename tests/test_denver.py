@@ -15,7 +15,14 @@ from angioseg.cli.main import main
 from angioseg.data.phantom import PhantomParams, generate_phantom
 from angioseg.errors import InputError
 from angioseg.methods.denver.bspline import BSplineMotion
-from angioseg.methods.denver.segmenter import DenverSegmenter, internal_size, prior_sigmas, region_grow
+from angioseg.methods.denver.segmenter import (
+    DenverSegmenter,
+    foreground_layer_prior,
+    internal_size,
+    prior_components,
+    prior_sigmas,
+    region_grow,
+)
 from angioseg.methods.denver.stage1 import run_stage1
 from angioseg.methods.denver.stage2 import fit_bspline, run_stage2, stage2_schedule, trace_eulerian
 from angioseg.methods.denver.warping import sample_pixels
@@ -61,7 +68,8 @@ def test_same_seed_same_probabilities(video):
 
 @pytest.mark.parametrize(
     "switches",
-    ["bootstrap=false", "prior_loss=false", "parallel_loss=false", "representation=siren", "postprocess=grow,crop=0,window=8"],
+    ["bootstrap=false", "prior_loss=false", "parallel_loss=false", "representation=siren", "postprocess=grow,crop=0,window=8",
+     "prior_source=frames", "postprocess=prior", "bootstrap=false,prior_source=frames"],
 )
 def test_every_ablation_switch_runs(video, switches):
     result = _run(video, f"{FAST},{switches}")
@@ -147,6 +155,31 @@ def test_region_grow_keeps_seeded_large_components():
     p[0, 0, 11] = 0.95  # seeded but one pixel: dropped with min_pixels=2
     grown = region_grow(p, threshold=0.5, seed_level=0.75, min_pixels=2)
     assert grown[0, 6:10, 6:10].all() and grown.sum() == 16
+
+
+def test_prior_components_keep_what_touches_the_prior_in_the_same_frame():
+    masks = np.zeros((2, 10, 10), bool)
+    masks[:, 1:3, 1:9] = True  # a bar in both frames
+    masks[:, 6:9, 6:9] = True  # a blob in both frames
+    prior = np.zeros_like(masks)
+    prior[0, 2, 4] = True  # touches the bar in frame 0 only
+    prior[1, 0, 0] = True  # outside every component
+    kept = prior_components(masks, prior)
+    assert kept[0].sum() == 16 and kept[0, 1:3, 1:9].all()
+    assert not kept[1].any()
+    assert not prior_components(np.zeros_like(masks), prior).any()
+
+
+def test_foreground_layer_prior_finds_a_dark_line_and_ignores_a_bright_one():
+    rng = np.random.default_rng(0)
+    layer = rng.normal(0.0, 0.003, (3, 64, 64)).astype(np.float32)
+    layer[:, 30:33, 8:56] -= 0.2  # contrast: darker than the background explains
+    layer[:, 8:56, 45:48] += 0.2  # brighter than the background: not contrast
+    masks = foreground_layer_prior(layer, filter="frangi")
+    assert masks.shape == (3, 64, 64) and masks.dtype == bool
+    assert masks[:, 31, 12:52].mean() > 0.9
+    assert masks[:, 12:28, 46].mean() < 0.1 and masks[:, 40:56, 46].mean() < 0.1
+    assert masks.mean() < 0.15
 
 
 def test_fit_bspline_recovers_a_spline_field():

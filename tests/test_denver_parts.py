@@ -437,3 +437,42 @@ def test_background_flow_solves_the_correspondence_and_gradients_flow():
     loss = flow.square().mean()
     loss.backward()
     assert eulerian.field.grad.abs().sum() > 0 and motion.control.grad.abs().sum() > 0
+
+
+def _translating_texture(frames: int, size: int, step: float) -> torch.Tensor:
+    """`(T, size, size)` smooth random texture moving `step` px per frame along +x."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    texture = ndimage.gaussian_filter(rng.random((size, 3 * size)), 2.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    stack = [ndimage.shift(texture, (0.0, step * t), order=1, mode="nearest")[:, size : 2 * size] for t in range(frames)]
+    return torch.from_numpy(np.stack(stack).astype(np.float32))
+
+
+def test_stage1_deformation_is_pinned_to_zero_in_the_anchor_frame():
+    model = make_stage1_fields("grid", frames=5, height=16, width=16, seed=0)
+    with torch.no_grad():
+        model.deformation.head.bias.fill_(0.3)  # a constant offset: the gauge freedom of (C, g_b)
+        for grid in model.deformation.grids:
+            grid.normal_(0.0, 1.0)
+        model.deformation.head.weight.normal_(0.0, 1.0)
+    coords = video_coordinates(5, 16, 16)
+    offsets = model.offsets(coords.reshape(-1, 3)).reshape(5, 16, 16, 2)
+    assert offsets[2].abs().max().item() < 1e-6  # middle frame (t = 0)
+    assert offsets[0].abs().max().item() > 1e-3
+
+
+def test_stage1_recovers_a_translation():
+    """A texture moving 1 px/frame: the background deformation (x + d_t(x) in the canonical
+    frame) changes by -1 px per frame along x and vanishes in the middle frame."""
+    from angioseg.methods.denver.stage1 import run_stage1
+
+    torch.manual_seed(0)
+    video = _translating_texture(7, 40, 1.0)
+    result = run_stage1(video, iterations=400, batch_size=4096, seed=0, progress=False)
+    inner = result.deformation[:, 8:-8, 8:-8]  # away from the edges, where content enters
+    per_frame = np.diff(inner[..., 0], axis=0).mean()
+    assert per_frame == pytest.approx(-1.0, abs=0.3)
+    assert np.abs(inner[3]).mean() < 0.05
+    assert np.abs(inner[..., 1]).mean() < 0.3

@@ -206,20 +206,40 @@ def video_coordinates(
 class LayerSeparation(nn.Module):
     """Stage 1's model: Î(c) = canonical(c_xy + deformation(c)) + foreground(c), c = (x, y, t).
 
+    The pair (C, g_b) has a gauge freedom: C shifted by a constant u and g_b - u render the
+    same video, and nothing in Eq. 1 resists the drift (L_smooth sees only the Jacobian). Left
+    free, Adam walks g_b by tens of pixels, and C, sampled outside its domain, is smeared by
+    the border padding. With `anchor_time` (the default for `make_stage1_fields`: 0, the
+    middle frame) the deformation is pinned to vanish at that time,
+
+        g_b(x, y, t) = G(x, y, t) - G(x, y, anchor_time),
+
+    so C is the background in the anchor frame's geometry (this package's choice).
+
     Args:
-        deformation: g_b, `(N, 3)` -> `(N, 2)` offsets in [-1, 1] units (dx * 2/(W-1), ...).
+        deformation: G, `(N, 3)` -> `(N, 2)` offsets in [-1, 1] units (dx * 2/(W-1), ...).
         canonical: C, `(N, 2)` -> `(N, 1)` canonical background intensity.
         foreground: g_f, `(N, 3)` -> `(N, 1)` foreground layer.
+        anchor_time: t in [-1, 1] where g_b is pinned to 0; None leaves g_b = G.
     """
 
-    def __init__(self, deformation: nn.Module, canonical: nn.Module, foreground: nn.Module) -> None:
+    def __init__(self, deformation: nn.Module, canonical: nn.Module, foreground: nn.Module, *, anchor_time: float | None = None) -> None:
         super().__init__()
         self.deformation, self.canonical, self.foreground = deformation, canonical, foreground
+        self.anchor_time = anchor_time
+
+    def offsets(self, coords: torch.Tensor) -> torch.Tensor:
+        """g_b at `(N, 3)` coordinates -> `(N, 2)` offsets (pinned at `anchor_time`)."""
+        offsets = self.deformation(coords)
+        if self.anchor_time is None:
+            return offsets
+        anchored = torch.cat((coords[:, :2], torch.full_like(coords[:, 2:], float(self.anchor_time))), dim=1)
+        return offsets - self.deformation(anchored)
 
     def forward(self, coords: torch.Tensor) -> dict[str, torch.Tensor]:
         """`(N, 3)` coordinates -> {"prediction", "background", "foreground": `(N, 1)`, "offsets": `(N, 2)`}."""
         _check_coords(coords, 3)
-        offsets = self.deformation(coords)
+        offsets = self.offsets(coords)
         background = self.canonical(coords[:, :2] + offsets)
         foreground = self.foreground(coords)
         return {"prediction": background + foreground, "background": background, "foreground": foreground, "offsets": offsets}
@@ -238,13 +258,15 @@ def make_stage1_fields(
     seed: int | None = 0,
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
+    anchor_time: float | None = 0.0,
 ) -> LayerSeparation:
     """Stage 1's three fields as a `LayerSeparation`, "grid" (`MultiResGrid`) or "siren".
 
     The sizes are this package's choice (the paper gives none). "grid": deformation on
     (x, y, t) grids of W/64..W/32 nodes and up to 8..16 along t, zero at start; canonical image
     on grids of W/8, W/4, W/2, W nodes; foreground on W/8..W/2 x T. "siren": deformation
-    3 x 64 (zero at start), canonical and foreground 4 x 128 sine layers.
+    3 x 64 (zero at start), canonical and foreground 4 x 128 sine layers. `anchor_time`: see
+    `LayerSeparation` (the deformation vanishes in the middle frame by default).
     """
     for name, value in (("frames", frames), ("height", height), ("width", width)):
         _check_size(name, value)
@@ -264,4 +286,4 @@ def make_stage1_fields(
         foreground = SirenMLP(3, 1, hidden_features=128, layers=4, seed=seeds[2], **options)
     else:
         raise InputError(f"unknown field kind {kind!r}; expected 'grid' or 'siren'")
-    return LayerSeparation(deformation, canonical, foreground)
+    return LayerSeparation(deformation, canonical, foreground, anchor_time=anchor_time)

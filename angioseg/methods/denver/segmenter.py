@@ -44,7 +44,7 @@ from angioseg.methods.denver.stage1 import run_stage1
 from angioseg.methods.denver.stage2 import run_stage2, stage2_schedule
 from angioseg.types import LabelMap, Video
 
-__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "region_grow"]
+__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "region_grow", "prior_components", "foreground_layer_prior"]
 
 VESSEL_LABELS = {0: "background", 1: "vessel"}
 #: Vesselness scales (pixels) at a 512 x 512 frame, scaled with the frame size.
@@ -72,6 +72,39 @@ def _resize(stack: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if stack.shape[1:] == size:
         return stack.astype(np.float32, copy=True)
     return np.stack([cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA) for frame in stack.astype(np.float32)])
+
+
+def foreground_layer_prior(layer: np.ndarray, *, filter: str = "frangi", smoothing: float = 0.7, device: str = "cpu") -> np.ndarray:
+    """Bool `(T, h, w)` Hessian prior of the foreground layer (stage 1's g_f, vessels < 0).
+
+    The contrast the background cannot explain, r_t = G_smoothing * max(-g_f, 0) (a Gaussian
+    of `smoothing` px against the layer's pixel noise), is turned into a subtraction image
+    with dark vessels, D_t = clip(1 - r_t / P99.9(r), 0, 1) (the 99.9th percentile over the
+    run), and `angioseg.vessel.vesselness_masks(D, filter=, variant="paper", fov=None)` with
+    the scales of `prior_sigmas` gives H_t. The layer holds no collimator border or static
+    anatomy, hence no field of view.
+    """
+    from angioseg.vessel import vesselness_masks
+
+    contrast = ndi.gaussian_filter(np.clip(-np.asarray(layer, dtype=np.float32), 0.0, None), (0.0, smoothing, smoothing))
+    top = float(np.percentile(contrast, 99.9))
+    subtraction = np.clip(1.0 - contrast / max(top, 1e-6), 0.0, 1.0).astype(np.float32)
+    sigmas = prior_sigmas(*subtraction.shape[1:])
+    return vesselness_masks(subtraction, filter=filter, variant="paper", fov=None, sigmas=sigmas, device=device).masks
+
+
+def prior_components(masks: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Bool `(T, H, W)`: per frame, the 8-connected components of `masks` that hold at least
+    one pixel of the Hessian prior `prior` in the same frame (the prior seeds the growing)."""
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True  # 8-connected within a frame, never across frames
+    labels, count = ndi.label(masks, structure=structure)
+    if count == 0:
+        return np.zeros(masks.shape, dtype=bool)
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[np.unique(labels[prior & masks])] = True
+    keep[0] = False
+    return keep[labels]
 
 
 def region_grow(probabilities: np.ndarray, *, threshold: float, seed_level: float, min_pixels: int) -> np.ndarray:
@@ -156,7 +189,8 @@ class DenverSegmenter(Segmenter):
         stage2_iterations: int | None = None,
         flow: str = "dis",
         flow_weights: str | None = None,
-        prior: str = "sato",
+        prior: str = "frangi",
+        prior_source: str = "foreground",
         alpha: float = 1.0,
         window: int = 4,
         crop: int = 128,
@@ -183,6 +217,7 @@ class DenverSegmenter(Segmenter):
             raise InputError("denver option flow=raft needs flow_weights=PATH (an untrained RAFT gives meaningless flow)")
         self.flow_weights = flow_weights
         self.prior = _check_choice("prior", prior, ("sato", "frangi"))
+        self.prior_source = _check_choice("prior_source", prior_source, ("foreground", "frames"))
         self.alpha = _check_number("alpha", alpha, 0.0, 1e6)
         self.window = _check_int("window", window, 1)
         self.crop = _check_int("crop", crop, 0)
@@ -190,14 +225,14 @@ class DenverSegmenter(Segmenter):
             raise InputError(f"denver option crop must be 0 (whole frames) or >= 16; got {crop!r}")
         self.batch = _check_int("batch", batch, 1)
         self.threshold = _check_number("threshold", threshold, 1e-6, 1.0 - 1e-6)
-        self.postprocess = _check_choice("postprocess", postprocess, ("none", "grow"))
+        self.postprocess = _check_choice("postprocess", postprocess, ("none", "grow", "prior"))
         self.bootstrap = _check_bool("bootstrap", bootstrap)
         self.prior_loss = _check_bool("prior_loss", prior_loss)
         self.parallel_loss = _check_bool("parallel_loss", parallel_loss)
         self.seed = _check_int("seed", seed, 0)
 
     def options(self) -> dict[str, Any]:
-        keys = ("representation", "resolution", "stage1_iterations", "stage2_iterations", "flow", "flow_weights", "prior", "alpha",
+        keys = ("representation", "resolution", "stage1_iterations", "stage2_iterations", "flow", "flow_weights", "prior", "prior_source", "alpha",
                 "window", "crop", "batch", "threshold", "postprocess", "bootstrap", "prior_loss", "parallel_loss", "seed")
         return {**super().options(), **{key: getattr(self, key) for key in keys}}
 
@@ -219,52 +254,65 @@ class DenverSegmenter(Segmenter):
 
         frames = video.frames
         count, height, width = frames.shape
-        prior_masks = self._prior(frames)
-        lap("prior")
         size = internal_size(height, width, self.resolution)
         small = _resize(frames, size)
-        small_prior = _resize(prior_masks.astype(np.float32), size)
         lap("resample")
         forward, _ = self._flow_backend().estimate(small)
         lap("flow")
         tensor = torch.from_numpy(small).to(torch.device(self.device))
-        background, deformation = self._background(tensor)
+        background, deformation, layer = self._background(tensor)
         lap("stage1")
+        small_prior, prior_masks = self._prior(frames, layer, size)
+        lap("prior")
         schedule = stage2_schedule(self.stage2_iterations, prior=self.prior_loss, parallel=self.parallel_loss)
         result = run_stage2(tensor, prior=torch.from_numpy(small_prior), flow=torch.from_numpy(forward), background=background,
                             deformation=deformation, iterations=self.stage2_iterations, window=self.window,
                             crop=self.crop or None, schedule=schedule, alpha=self.alpha, seed=self.seed)
         lap("stage2")
-        probabilities, masks = self._finish(result.probabilities, (height, width))
+        probabilities, masks = self._finish(result.probabilities, (height, width), prior_masks)
         lap("upsample")
         timings["total"] = sum(timings.values())
         labels = LabelMap(masks.astype(np.uint8), dict(VESSEL_LABELS))
         return Segmentation(labels, probabilities, timings, {"internal_size": list(size)})
 
-    def _background(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Canonical background `(h, w)` and the displacement `(T, h, w, 2)` to start stage 2's
-        motion from: stage 1's, or the temporal median and None without the bootstrap."""
+    def _background(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
+        """Canonical background `(h, w)`, the displacement `(T, h, w, 2)` to start stage 2's
+        motion from, and the foreground layer `(T, h, w)`: stage 1's, or without the bootstrap
+        the temporal median, None and the frames minus that median."""
         if not self.bootstrap:
-            return frames.median(dim=0).values, None
+            median = frames.median(dim=0).values
+            return median, None, (frames - median).float().cpu().numpy()
         layers = run_stage1(frames, representation=self.representation, iterations=self.stage1_iterations,
                             batch_size=self.batch, seed=self.seed)
-        return torch.from_numpy(layers.canonical), torch.from_numpy(layers.deformation)
+        return torch.from_numpy(layers.canonical), torch.from_numpy(layers.deformation), layers.foreground
 
-    def _prior(self, frames: np.ndarray) -> np.ndarray:
-        """`(T, H, W)` bool Hessian prior masks at the input resolution."""
+    def _prior(self, frames: np.ndarray, layer: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The Hessian prior H_t: `(T, h, w)` float32 at the internal resolution (soft where
+        area-averaged) and `(T, H, W)` bool at the input resolution (module docstring)."""
         from angioseg.vessel import vesselness_masks
 
-        sigmas = prior_sigmas(*frames.shape[1:])
-        return vesselness_masks(frames, filter=self.prior, variant="paper", sigmas=sigmas, device=self.device).masks
+        if self.prior_source == "frames":
+            masks = vesselness_masks(frames, filter=self.prior, variant="paper", sigmas=prior_sigmas(*frames.shape[1:]),
+                                     device=self.device).masks
+            return _resize(masks.astype(np.float32), size), masks
+        small = foreground_layer_prior(layer, filter=self.prior, device=self.device)
+        if small.shape[1:] == frames.shape[1:]:
+            return small.astype(np.float32), small
+        tensor = torch.from_numpy(small.astype(np.float32))[:, None]
+        upsampled = F.interpolate(tensor, size=frames.shape[1:], mode="bilinear", align_corners=False)[:, 0].numpy() >= 0.5
+        return small.astype(np.float32), upsampled
 
-    def _finish(self, probabilities: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Internal-resolution probabilities -> input-size probabilities (bilinear) and masks."""
+    def _finish(self, probabilities: np.ndarray, size: tuple[int, int], prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Internal-resolution probabilities -> input-size probabilities (bilinear) and masks
+        (thresholded, then post-processed: see the module docstring)."""
         tensor = torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float32))[:, None]
         if tuple(tensor.shape[-2:]) != size:
             tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
         upsampled = tensor[:, 0].clamp(0.0, 1.0).numpy()
         if self.postprocess == "none":
             return upsampled, upsampled >= self.threshold
+        if self.postprocess == "prior":
+            return upsampled, prior_components(upsampled >= self.threshold, prior)
         min_pixels = int(round(64 * size[0] * size[1] / REFERENCE_SIZE**2))
         seed_level = 0.5 * (1.0 + self.threshold)
         return upsampled, region_grow(upsampled, threshold=self.threshold, seed_level=seed_level, min_pixels=min_pixels)
