@@ -53,7 +53,7 @@ def test_two_iterations_end_to_end(video):
     assert labels.dtype == np.uint8 and probabilities.dtype == np.float32
     assert set(np.unique(labels)) <= {0, 1}
     assert 0.0 <= probabilities.min() and probabilities.max() <= 1.0
-    assert np.array_equal(labels, (probabilities >= 0.5).astype(np.uint8))
+    assert np.array_equal(labels, (probabilities >= result.options["threshold"]).astype(np.uint8))
     assert result.label_table == {0: "background", 1: "vessel"}
     assert PHASES <= set(result.timings) and all(value >= 0 for value in result.timings.values())
     assert result.options["method"] == "denver" and result.options["stage2_iterations"] == 2
@@ -237,3 +237,18 @@ def test_stage2_shapes_and_schedule():
     schedule = stage2_schedule(10, parallel=False)
     assert (schedule.prior, schedule.parallel, schedule.warp, schedule.mask, schedule.rec, schedule.ramp) == (0, None, 3, 4, 5, 1)
     assert stage2_schedule(10, prior=False).prior is None
+
+
+def test_benchmark_script_prints_every_phase(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "denver.py"
+    spec = importlib.util.spec_from_file_location("benchmark_denver", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--frames", "6", "--size", "64", "--iterations", "2", "--resolution", "32", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    for phase in ("resample", "flow", "stage1", "prior", "stage2", "upsample", "total", "frangi"):
+        assert f"\n{phase} " in out
+    assert "vessel dice" in out

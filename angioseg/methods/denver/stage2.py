@@ -137,15 +137,16 @@ class Stage2Result:
 
 
 class MaskNet(nn.Module):
-    """Mask network: `(B, 1, h, w)` normalised frames -> `(B, h, w)` foreground probability.
+    """Mask network: `(B, C, h, w)` normalised inputs -> `(B, h, w)` foreground probability
+    (C = 1: the frame; C = 2: the frame and stage 1's foreground layer).
 
     A U-Net with `depth` levels of `base`, 2 base, ... channels, instance norm (the same
     behaviour in training and inference), 2 logits (background, foreground), softmax.
     """
 
-    def __init__(self, *, base: int = 8, depth: int = 4) -> None:
+    def __init__(self, *, base: int = 8, depth: int = 4, in_channels: int = 1) -> None:
         super().__init__()
-        self.unet = UNet(in_channels=1, num_classes=2, base=base, depth=depth, norm="instance")
+        self.unet = UNet(in_channels=in_channels, num_classes=2, base=base, depth=depth, norm="instance")
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.unet(frames), dim=1)[:, 1]
@@ -258,19 +259,24 @@ def stage2_schedule(iterations: int, *, prior: bool = True, parallel: bool = Tru
     )
 
 
-def _normalise(frames: torch.Tensor) -> torch.Tensor:
-    """Frames `(T, h, w)` -> `(T, 1, h, w)` with the video's mean 0 and standard deviation 1."""
-    return ((frames - frames.mean()) / frames.std().clamp_min(1e-6))[:, None]
+def _normalise(frames: torch.Tensor, layer: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask-network input: frames `(T, h, w)` -> `(T, 1, h, w)` with the video's mean 0 and
+    standard deviation 1; with a foreground `layer` `(T, h, w)`, `(T, 2, h, w)`, the layer
+    scaled to standard deviation 1 over the video as the second channel."""
+    channels = [(frames - frames.mean()) / frames.std().clamp_min(1e-6)]
+    if layer is not None:
+        channels.append(layer / layer.std().clamp_min(1e-6))
+    return torch.stack(channels, dim=1)
 
 
 class _Decomposition(nn.Module):
     """Every trainable part of stage 2 (see the module docstring)."""
 
-    def __init__(self, frames: int, height: int, width: int, *, start: float, seed: int) -> None:
+    def __init__(self, frames: int, height: int, width: int, *, start: float, seed: int, in_channels: int = 1) -> None:
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            self.mask = MaskNet()
+            self.mask = MaskNet(in_channels=in_channels)
             self.foreground = LatentImage(height, width, start=start, seed=seed + 1)
         self.motion = BSplineMotion(motion_control_shape(frames, height, width), frames, height, width, degree=2)
         self.eulerian = EulerianFlow(height, width)
@@ -288,7 +294,7 @@ class _Decomposition(nn.Module):
 @dataclass
 class _Inputs:
     frames: torch.Tensor  # (T, h, w) in [0, 1]
-    normalised: torch.Tensor  # (T, 1, h, w)
+    normalised: torch.Tensor  # (T, C, h, w) mask-network input
     prior: torch.Tensor  # (T, h, w) H_t in [0, 1]
     normals: torch.Tensor  # (T, h, w, 2) V of Eq. 3
     flow: torch.Tensor  # (T-1, h, w, 2) forward flow f_t
@@ -400,6 +406,7 @@ def run_stage2(
     flow: torch.Tensor,
     background: torch.Tensor,
     deformation: torch.Tensor | None = None,
+    layer: torch.Tensor | None = None,
     iterations: int = 1000,
     window: int = 4,
     crop: int | None = 128,
@@ -420,6 +427,8 @@ def run_stage2(
         background: `(h, w)` canonical background C (fixed).
         deformation: `(T, h, w, 2)` stage-1 background displacement to start the B-spline
             from (pixels); None starts from no motion.
+        layer: `(T, h, w)` stage 1's foreground layer g_f, given to the mask network as a
+            second input channel (this package's addition); None: the frame alone (the paper).
         iterations: Adam steps (0: the untrained mask network is evaluated).
         window: consecutive frames per step (all frames when the video is shorter).
         crop: side of the square crop of those frames each step works on (None, or larger
@@ -434,6 +443,8 @@ def run_stage2(
         progress: tqdm bar (None: shown on a terminal only).
     """
     _check_stage2(frames, prior, flow, background, iterations, window, crop)
+    if layer is not None and tuple(layer.shape) != tuple(frames.shape):
+        raise InputError(f"layer must have shape {tuple(frames.shape)}; got {tuple(layer.shape)}")
     for name, value in (("alpha", alpha), ("start_weight", start_weight)):
         if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             raise InputError(f"{name} must be a non-negative number; got {value!r}")
@@ -444,7 +455,7 @@ def run_stage2(
     start = float(frames[vessels].mean()) if bool(vessels.any()) else 0.5
     data = _Inputs(
         frames=frames,
-        normalised=_normalise(frames),
+        normalised=_normalise(frames, None if layer is None else layer.to(device=device, dtype=dtype)),
         prior=prior,
         normals=vessel_normals(vessels, device=device, dtype=dtype),
         flow=flow.to(device=device, dtype=dtype),
@@ -453,7 +464,7 @@ def run_stage2(
         start_weight=float(start_weight),
         contrast=1.0 / max(float(frames.std()), 1e-6),
     )
-    model = _Decomposition(count, height, width, start=start, seed=seed).to(device=device, dtype=dtype)
+    model = _Decomposition(count, height, width, start=start, seed=seed, in_channels=1 if layer is None else 2).to(device=device, dtype=dtype)
     if deformation is not None:
         fit_bspline(model.motion, deformation.to(device=device, dtype=dtype))
     optimiser = model.optimiser(Stage2Rates() if rates is None else rates)
