@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # The README's DeNVeR ablation table (the paper's Table 2 and more), one command:
 #   full method | w/o bootstrap (stage 1) | w/o L_prior | w/o L_parallel | SIREN stage 1 |
-#   prior on the frames (the paper's) | frame-only mask input (the paper's) | RAFT flow
+#   prior on the frames (the paper's) | frame-only mask input (the paper's) | no temporal filter |
+#   RAFT flow
 # on the first PHANTOMS phantom runs and the first ARCADE ARCADE-val pseudo-videos of
 # scripts/make_eval_data.sh, every variant at ITERATIONS Adam steps per stage (a reduced budget:
 # the full one is 1000), with the vesselness baselines alongside. Target and scoring as in
 # scripts/evaluate_denver.sh. The RAFT row needs RAFT weights (scripts/train_flow.sh makes
-# them at out/flow/raft-small/raft-small.safetensors; the row is left out without them).
+# them at out/flow/raft-small/raft-small.safetensors, RAFT_WEIGHTS=PATH names others; the row is
+# left out without them).
 #   usage: scripts/denver_ablations.sh [ITERATIONS] [PHANTOMS] [ARCADE] [JOBS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-iterations="${1:-500}"
-phantoms="${2:-3}"
-arcade="${3:-4}"
+iterations="${1:-300}"
+phantoms="${2:-2}"
+arcade="${3:-3}"
 jobs="${4:-2}"
 work=out/baselines
-raft=out/flow/raft-small/raft-small.safetensors
+raft="${RAFT_WEIGHTS:-out/flow/raft-small/raft-small.safetensors}"
 bin=.venv/bin/angioseg
 mkdir -p docs/results out
 scripts/make_eval_data.sh "$work"
@@ -29,6 +31,7 @@ variants=(
     --method "$base,representation=siren"
     --method "$base,prior_source=frames"
     --method "$base,mask_input=frame"
+    --method "$base,temporal=0"
 )
 if [ -f "$raft" ]; then variants+=(--method "$base,flow=raft,flow_weights=$raft"); fi
 common=(--label 1 --frames-scored with-target --jobs "$jobs")

@@ -4,12 +4,15 @@
 # Target: the vessel label (1; the phantoms' catheter, label 2, is not a vessel), scored on the
 # frames whose reference shows vessel (the pre-contrast frames give empty_clean), as for the
 # supervised tables. Cases are shared between JOBS worker processes (default 2).
-#   usage: scripts/evaluate_denver.sh [WORK_DIR] [JOBS]
+# ARCADE_LIMIT (default all 20) evaluates the first K ARCADE videos only.
+#   usage: scripts/evaluate_denver.sh [WORK_DIR] [JOBS] [ARCADE_LIMIT]
 # About 3.5 min per video per worker at the defaults on this 2-core machine (~45 min in all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-out/baselines}"
 jobs="${2:-2}"
+arcade_limit=()
+if [ -n "${3:-}" ]; then arcade_limit=(--limit "$3"); fi
 bin=.venv/bin/angioseg
 mkdir -p docs/results out
 scripts/make_eval_data.sh "$work"
@@ -17,7 +20,7 @@ common=(--method frangi --method sato --method denver --label 1 --frames-scored 
 "$bin" evaluate "${common[@]}" --data "$work/phantom" -o docs/results/denver_phantom > out/denver_phantom.log 2>&1 \
     || { echo "phantom evaluation failed: see out/denver_phantom.log" >&2; exit 1; }
 if [ -f "$work/arcade-val/meta.json" ]; then
-    "$bin" evaluate "${common[@]}" --data "$work/arcade-val" -o docs/results/denver_arcade_val > out/denver_arcade_val.log 2>&1 \
+    "$bin" evaluate "${common[@]}" "${arcade_limit[@]}" --data "$work/arcade-val" -o docs/results/denver_arcade_val > out/denver_arcade_val.log 2>&1 \
         || { echo "ARCADE evaluation failed: see out/denver_arcade_val.log" >&2; exit 1; }
 fi
 cat docs/results/denver_phantom.md

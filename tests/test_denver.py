@@ -29,7 +29,7 @@ from angioseg.methods.denver.warping import sample_pixels
 from angioseg.types import Video
 
 FAST = "denver:stage1_iterations=2,stage2_iterations=2,resolution=64"
-PHASES = {"prior", "resample", "flow", "stage1", "stage2", "upsample", "total"}
+PHASES = {"prior", "resample", "flow", "stage1", "stage2", "temporal", "upsample", "total"}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_same_seed_same_probabilities(video):
 @pytest.mark.parametrize(
     "switches",
     ["bootstrap=false", "prior_loss=false", "parallel_loss=false", "representation=siren", "postprocess=grow,crop=0,window=8",
-     "prior_source=frames", "postprocess=prior", "bootstrap=false,prior_source=frames"],
+     "prior_source=frames", "postprocess=prior", "bootstrap=false,prior_source=frames", "mask_input=frame", "temporal=0"],
 )
 def test_every_ablation_switch_runs(video, switches):
     result = _run(video, f"{FAST},{switches}")
@@ -106,6 +106,10 @@ def test_iterations_shorthand_and_explicit_values():
         {"crop": 8},
         {"window": 0},
         {"seed": -1},
+        {"temporal": -1},
+        {"prior_source": "vesselness"},
+        {"mask_input": "layer"},
+        {"postprocess": "open"},
         {"dtype": "float16"},
         {"device": "gpu0"},
         {"no_such_option": 1},
@@ -249,6 +253,15 @@ def test_benchmark_script_prints_every_phase(capsys):
     spec.loader.exec_module(module)
     assert module.main(["--frames", "6", "--size", "64", "--iterations", "2", "--resolution", "32", "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for phase in ("resample", "flow", "stage1", "prior", "stage2", "upsample", "total", "frangi"):
+    for phase in ("resample", "flow", "stage1", "prior", "stage2", "temporal", "upsample", "total", "frangi"):
         assert f"\n{phase} " in out
     assert "vessel dice" in out
+
+
+def test_the_temporal_filter_averages_along_the_motion(video):
+    """temporal=0 leaves stage 2's probabilities alone; temporal=1 replaces each frame by the
+    mean of its motion-compensated neighbours, so the frame-to-frame change shrinks."""
+    raw = _run(video, f"{FAST},temporal=0").probabilities
+    smoothed = _run(video, f"{FAST},temporal=1").probabilities
+    assert not np.allclose(raw, smoothed)
+    assert np.abs(np.diff(smoothed, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean()
