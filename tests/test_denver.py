@@ -238,6 +238,13 @@ def test_stage2_shapes_and_schedule():
     assert np.isfinite(result.losses["total"]).all()
     with pytest.raises(InputError):
         run_stage2(frames, prior=prior[:4], flow=flow, background=frames[0])
+    layer = frames - frames.median(dim=0).values
+    with_layer = run_stage2(frames, prior=prior, flow=flow, background=frames.median(dim=0).values, layer=layer, iterations=2,
+                            window=3, crop=16, progress=False)
+    assert with_layer.probabilities.shape == (5, 24, 24)
+    assert not np.allclose(with_layer.probabilities, result.probabilities)
+    with pytest.raises(InputError, match="layer must have shape"):
+        run_stage2(frames, prior=prior, flow=flow, background=frames[0], layer=layer[:4])
     schedule = stage2_schedule(10, parallel=False)
     assert (schedule.prior, schedule.parallel, schedule.warp, schedule.mask, schedule.rec, schedule.ramp) == (0, None, 3, 4, 5, 1)
     assert stage2_schedule(10, prior=False).prior is None

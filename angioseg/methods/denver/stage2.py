@@ -3,8 +3,10 @@
 Trainable parts, all at the stage's working resolution (h, w):
 
 * mask network: a small U-Net (`angioseg.nn.unet.UNet`, 8-16-32-64 channels, instance norm,
-  2 logits) on the frame normalised to mean 0 and standard deviation 1 over the video;
-  softmax -> (background M_t, foreground 1 - M_t) per pixel.
+  2 logits) on the frame normalised to mean 0 and standard deviation 1 over the video (and,
+  when `run_stage2` gets stage 1's foreground layer, that layer scaled to standard deviation
+  1 as a second channel: this package's addition, see `segmenter`); softmax -> (background
+  M_t, foreground 1 - M_t) per pixel.
 * canonical foreground F_c `(h, w)`: a small CNN decoding a fixed random latent code z
   (`LatentImage`, Sec. 3.3 "a CNN model with a fixed latent code z").
 * background motion d_t `(T, h, w, 2)`: `bspline.BSplineMotion`, quadratic, with few control
