@@ -82,6 +82,24 @@ def test_evaluate_two_methods_side_by_side(phantom_set, tmp_path, capsys):
             assert np.isfinite(entry["summary"][metric]["mean"])
     table = (tmp_path / "report.md").read_text()
     assert "| frangi |" in table and "| sato |" in table and "nan" not in table.lower()
+    assert "Flicker of the reference masks themselves" in table
+
+
+def test_evaluate_reports_the_reference_masks_own_flicker(phantom_set, tmp_path, capsys):
+    from angioseg.cli.evaluate_command import load_case
+    from angioseg.eval.temporal import temporal_flicker
+
+    code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", phantom_set, "-o", tmp_path / "r", "--label", 1)
+    assert code == 0, err
+    floor = json.loads((tmp_path / "r.json").read_text())["reference"]["flicker"]
+    expected = {}
+    for index in range(2):
+        name, video, masks, flow = load_case(phantom_set, index)
+        expected[name] = temporal_flicker(masks.labels == 1, flow_backward=flow, frames=video.frames)
+    assert floor["cases"] == pytest.approx(expected)
+    assert floor["mean"] == pytest.approx(np.mean(list(expected.values())))
+    assert floor["std"] == pytest.approx(np.std(list(expected.values())))
+    assert 0.0 <= floor["mean"] <= 1.0
 
 
 def test_evaluate_with_two_worker_processes_gives_the_same_report(phantom_set, tmp_path, capsys):

@@ -134,8 +134,28 @@ def _segmenters(methods_: tuple[str, ...], device: str) -> dict[str, Any]:
     return _WORKER_SEGMENTERS[key]
 
 
-def evaluate_case(task: _CaseTask) -> tuple[str, int, dict[str, tuple[dict[str, float], float]]]:
-    """(case name, frame count, {method: (metrics, seconds)}) of one case."""
+@dataclass(frozen=True)
+class _CaseResult:
+    """One case's scores: {method: (metrics, seconds)} and the flicker of its reference masks."""
+
+    name: str
+    frames: int
+    methods: dict[str, tuple[dict[str, float], float]]
+    reference_flicker: float
+
+
+def reference_flicker(masks, *, flow_backward, frames, label: int | None) -> float:
+    """Flicker of the ground-truth masks themselves, the floor a method's flicker is read
+    against: contrast inflow and wash-out change the true masks between frames, and a method
+    whose flicker is below this one misses those changes rather than being steadier."""
+    from angioseg.eval.temporal import temporal_flicker
+
+    truth = masks.labels == label if label is not None else masks.labels > 0
+    return temporal_flicker(truth, flow_backward=flow_backward, frames=frames)
+
+
+def evaluate_case(task: _CaseTask) -> _CaseResult:
+    """Every method's metrics and time on one case, and the reference masks' own flicker."""
     case_name, video, masks, flow = load_case(task.data, task.index)
     results: dict[str, tuple[dict[str, float], float]] = {}
     for name, segmenter in _segmenters(task.methods, task.device).items():
@@ -144,7 +164,8 @@ def evaluate_case(task: _CaseTask) -> tuple[str, int, dict[str, tuple[dict[str, 
         seconds = time.perf_counter() - start
         metrics = score(result, masks, flow_backward=flow, frames=video.frames, label=task.label, frames_scored=task.frames_scored)
         results[name] = (metrics, seconds)
-    return case_name, video.num_frames, results
+    floor = reference_flicker(masks, flow_backward=flow, frames=video.frames, label=task.label)
+    return _CaseResult(case_name, video.num_frames, results, floor)
 
 
 def _start_worker(threads: int) -> None:
@@ -154,7 +175,7 @@ def _start_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_cases(tasks: list[_CaseTask], jobs: int) -> Iterator[tuple[str, int, dict[str, tuple[dict[str, float], float]]]]:
+def _run_cases(tasks: list[_CaseTask], jobs: int) -> Iterator[_CaseResult]:
     """Results of `tasks` in their order: in this process (jobs = 1) or in `jobs` spawned worker
     processes of max(1, CPUs // jobs) torch threads each."""
     if jobs == 1 or len(tasks) <= 1:
@@ -185,17 +206,28 @@ def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int
     cases: dict[str, dict[str, dict[str, float]]] = {name: {} for name in methods_}
     frames = {name: 0 for name in methods_}
     seconds = {name: 0.0 for name in methods_}
-    for case_name, num_frames, results in tqdm(_run_cases(tasks, jobs), total=count, desc="evaluating", unit="video", disable=None):
-        for name, (metrics, elapsed) in results.items():
-            cases[name][case_name] = metrics
-            frames[name] += num_frames
+    reference: dict[str, float] = {}
+    for case in tqdm(_run_cases(tasks, jobs), total=count, desc="evaluating", unit="video", disable=None):
+        reference[case.name] = case.reference_flicker
+        for name, (metrics, elapsed) in case.methods.items():
+            cases[name][case.name] = metrics
+            frames[name] += case.frames
             seconds[name] += elapsed
     per_method = {
         name: summarise_method(cases[name], frames=frames[name], seconds=seconds[name], options=segmenters[name].options())
         for name in methods_
     }
     return {"data": str(data), "cases": count, "target": f"label {label}" if label is not None else "foreground",
-            "frames_scored": frames_scored, "jobs": jobs, "methods": per_method}
+            "frames_scored": frames_scored, "jobs": jobs, "methods": per_method,
+            "reference": {"flicker": _mean_and_std(reference)}}
+
+
+def _mean_and_std(per_case: dict[str, float]) -> dict[str, Any]:
+    """{"cases", "mean", "std"} (population std) of per-case values."""
+    values = list(per_case.values())
+    mean = sum(values) / len(values) if values else 0.0
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 if values else 0.0
+    return {"cases": per_case, "mean": mean, "std": std}
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -203,11 +235,14 @@ def markdown_report(report: dict[str, Any]) -> str:
 
     rows = {name: {m: (v["mean"], v["std"]) for m, v in entry["summary"].items()} for name, entry in report["methods"].items()}
     table = markdown_table(rows, metrics=[m for m in TABLE_METRICS if any(m in r for r in rows.values())])
+    floor = report.get("reference", {}).get("flicker")
+    reference_line = (f"Flicker of the reference masks themselves (contrast inflow and wash-out change them): "
+                      f"{floor['mean']:.3f} ± {floor['std']:.3f}.\n\n" if floor else "")
     speeds = ", ".join(f"{name} {entry['frames_per_second']:.1f}" for name, entry in report["methods"].items() if entry["frames_per_second"])
     return (
         f"Data: `{report['data']}` ({report['cases']} videos), target: {report['target']}, "
         f"frames scored: {report.get('frames_scored', 'all')}.\n\n"
-        f"{table}\n\nThroughput (frames/s): {speeds}.\n"
+        f"{table}\n\n{reference_line}Throughput (frames/s): {speeds}.\n"
     )
 
 
