@@ -2,7 +2,7 @@
 # The README's DeNVeR ablation table (the paper's Table 2 and more), one command:
 #   full method | w/o bootstrap (stage 1) | w/o L_prior | w/o L_parallel | SIREN stage 1 |
 #   prior on the frames (the paper's) | frame-only mask input (the paper's) | no temporal filter |
-#   RAFT flow
+#   half the stage-2 crops around prior vessels | RAFT flow
 # on the first PHANTOMS phantom runs and the first ARCADE ARCADE-val pseudo-videos of
 # scripts/make_eval_data.sh, every variant at ITERATIONS Adam steps per stage (a reduced budget:
 # the full one is 1000), with the vesselness baselines alongside. Target and scoring as in
@@ -32,6 +32,7 @@ variants=(
     --method "$base,prior_source=frames"
     --method "$base,mask_input=frame"
     --method "$base,temporal=0"
+    --method "$base,vessel_crops=0.5"
 )
 if [ -f "$raft" ]; then variants+=(--method "$base,flow=raft,flow_weights=$raft"); fi
 common=(--label 1 --frames-scored with-target --jobs "$jobs")

@@ -250,6 +250,38 @@ def test_stage2_shapes_and_schedule():
     assert stage2_schedule(10, prior=False).prior is None
 
 
+def test_stage2_without_prior_loss_survives_crops_without_vessels():
+    # L_prior off: in the first steps only the canonical foreground's warm start is on, and it is
+    # a constant 0 on a crop without prior vessels (the prior is empty here): no step to take.
+    frames = torch.rand(4, 24, 24, generator=torch.Generator().manual_seed(1))
+    result = run_stage2(frames, prior=torch.zeros(4, 24, 24), flow=torch.zeros(3, 24, 24, 2), background=frames[0],
+                        iterations=5, window=2, crop=16, schedule=stage2_schedule(5, prior=False), progress=False)
+    assert result.probabilities.shape == (4, 24, 24) and np.isfinite(result.probabilities).all()
+
+
+def test_vessel_crops_contain_their_prior_vessel_pixel():
+    from angioseg.methods.denver.stage2 import _draw
+
+    generator = torch.Generator().manual_seed(3)
+    anchors = torch.tensor([[9, 5, 60]])  # one vessel voxel: frame 9, row 5, column 60
+    for _ in range(50):
+        batch = _draw(generator, 10, 64, 64, 4, 16, torch.device("cpu"), anchors=anchors, vessel_crops=1.0)
+        times = batch.times.tolist()
+        assert times == list(range(6, 10))  # the only window of 4 frames out of 10 that holds frame 9
+        assert batch.rows.start <= 5 < batch.rows.stop and 0 <= batch.rows.start
+        assert batch.cols.start <= 60 < batch.cols.stop and batch.cols.stop <= 64
+    starts = {(_draw(generator, 10, 64, 64, 4, 16, torch.device("cpu"), anchors=anchors, vessel_crops=0.0).rows.start) for _ in range(50)}
+    assert len(starts) > 10  # uniform draws ignore the anchor
+
+
+def test_stage2_rejects_a_bad_vessel_crop_fraction():
+    frames = torch.rand(3, 16, 16)
+    with pytest.raises(InputError, match="vessel_crops"):
+        run_stage2(frames, prior=frames > 0.5, flow=torch.zeros(2, 16, 16, 2), background=frames[0], vessel_crops=1.5)
+    with pytest.raises(InputError, match="vessel_crops"):
+        methods.get("denver", vessel_crops=-0.1)
+
+
 def test_benchmark_script_prints_every_phase(capsys):
     import importlib.util
     from pathlib import Path

@@ -242,7 +242,7 @@ def markdown_report(report: dict[str, Any]) -> str:
     return (
         f"Data: `{report['data']}` ({report['cases']} videos), target: {report['target']}, "
         f"frames scored: {report.get('frames_scored', 'all')}.\n\n"
-        f"{table}\n\n{reference_line}Throughput (frames/s): {speeds}.\n"
+        f"{table}\n{reference_line}Throughput (frames/s): {speeds}.\n"
     )
 
 

@@ -190,6 +190,8 @@ class DenverSegmenter(Segmenter):
         window: consecutive frames per stage-2 step (default 4).
         crop: side of the random square crop each stage-2 step trains on, in internal pixels
             (default 128; 0 = whole frames).
+        vessel_crops: fraction of the stage-2 steps whose window and crop are placed around a
+            random vessel pixel of the prior (default 0: uniform draws, the paper's).
         batch: pixel coordinates per stage-1 step (default 16384).
         threshold: on the upsampled foreground probability (default 0.3).
         postprocess: "none" (default), "prior" (components touching the prior) or "grow"
@@ -224,6 +226,7 @@ class DenverSegmenter(Segmenter):
         alpha: float = 1.0,
         window: int = 4,
         crop: int = 128,
+        vessel_crops: float = 0.0,
         batch: int = 16384,
         threshold: float = 0.3,
         postprocess: str = "none",
@@ -255,6 +258,7 @@ class DenverSegmenter(Segmenter):
         self.crop = _check_int("crop", crop, 0)
         if 0 < self.crop < 16:
             raise InputError(f"denver option crop must be 0 (whole frames) or >= 16; got {crop!r}")
+        self.vessel_crops = _check_number("vessel_crops", vessel_crops, 0.0, 1.0)
         self.batch = _check_int("batch", batch, 1)
         self.threshold = _check_number("threshold", threshold, 1e-6, 1.0 - 1e-6)
         self.postprocess = _check_choice("postprocess", postprocess, ("none", "grow", "prior"))
@@ -266,7 +270,7 @@ class DenverSegmenter(Segmenter):
 
     def options(self) -> dict[str, Any]:
         keys = ("representation", "resolution", "stage1_iterations", "stage2_iterations", "flow", "flow_weights", "prior", "prior_source", "mask_input", "alpha",
-                "window", "crop", "batch", "threshold", "postprocess", "temporal", "bootstrap", "prior_loss", "parallel_loss", "seed")
+                "window", "crop", "vessel_crops", "batch", "threshold", "postprocess", "temporal", "bootstrap", "prior_loss", "parallel_loss", "seed")
         return {**super().options(), **{key: getattr(self, key) for key in keys}}
 
     def _flow_backend(self):
@@ -301,7 +305,8 @@ class DenverSegmenter(Segmenter):
         result = run_stage2(tensor, prior=torch.from_numpy(small_prior), flow=torch.from_numpy(forward), background=background,
                             deformation=deformation, iterations=self.stage2_iterations, window=self.window,
                             layer=torch.from_numpy(layer) if self.mask_input == "frame+layer" else None,
-                            crop=self.crop or None, schedule=schedule, alpha=self.alpha, seed=self.seed)
+                            crop=self.crop or None, vessel_crops=self.vessel_crops, schedule=schedule, alpha=self.alpha,
+                            seed=self.seed)
         lap("stage2")
         smoothed = self._smooth(result.probabilities, small, forward, backward)
         lap("temporal")
