@@ -52,9 +52,9 @@ sum_t H_t / std(I), the frames on the prior's vessels, with the motion held fixe
 (`start_weight=0` leaves it out, as in the paper.)
 
 Each iteration works on `window` consecutive frames and a random `crop` x `crop` square of
-them (both drawn from a seeded generator; half of the draws, `vessel_crops`, placed around a
-random vessel pixel of the prior: this package's addition); the trained mask network is then
-applied to every whole frame.
+them (both drawn from a seeded generator; a fraction `vessel_crops` of the draws is placed
+around a random vessel pixel of the prior: this package's addition, 0 in the paper); the
+trained mask network is then applied to every whole frame.
 """
 
 from __future__ import annotations
