@@ -157,6 +157,10 @@ def reference_flicker(masks, *, flow_backward, frames, label: int | None) -> flo
 def evaluate_case(task: _CaseTask) -> _CaseResult:
     """Every method's metrics and time on one case, and the reference masks' own flicker."""
     case_name, video, masks, flow = load_case(task.data, task.index)
+    if flow is None and video.num_frames > 1:  # estimated once for every method's flicker
+        from angioseg.eval.temporal import estimate_backward_flow
+
+        flow = estimate_backward_flow(video.frames)
     results: dict[str, tuple[dict[str, float], float]] = {}
     for name, segmenter in _segmenters(task.methods, task.device).items():
         start = time.perf_counter()
@@ -223,10 +227,10 @@ def evaluate_methods(methods_: list[str], data: Path, *, device: str, label: int
 
 
 def _mean_and_std(per_case: dict[str, float]) -> dict[str, Any]:
-    """{"cases", "mean", "std"} (population std) of per-case values."""
-    values = list(per_case.values())
-    mean = sum(values) / len(values) if values else 0.0
-    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 if values else 0.0
+    """{"cases", "mean", "std"} (population std, `angioseg.eval.summarise`) of per-case values."""
+    from angioseg.eval import summarise
+
+    mean, std = summarise({"value": v} for v in per_case.values()).get("value", (0.0, 0.0))
     return {"cases": per_case, "mean": mean, "std": std}
 
 
