@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-DEFAULT_METRICS = "dice,cldice,nsd,sensitivity,auprc,flicker,empty_clean,dice_all_frames"
+DEFAULT_METRICS = "dice,cldice,nsd,sensitivity,auprc,flicker,flicker_gap,empty_clean,dice_all_frames"
 
 
 def compact_table(reports: list[dict], metrics: list[str]) -> str:

@@ -100,6 +100,10 @@ def test_evaluate_reports_the_reference_masks_own_flicker(phantom_set, tmp_path,
     assert floor["mean"] == pytest.approx(np.mean(list(expected.values())))
     assert floor["std"] == pytest.approx(np.std(list(expected.values())))
     assert 0.0 <= floor["mean"] <= 1.0
+    cases = json.loads((tmp_path / "r.json").read_text())["methods"]["frangi"]["cases"]
+    for name, metrics in cases.items():  # |flicker of the method − flicker of the reference|, per case
+        assert metrics["flicker_gap"] == pytest.approx(abs(metrics["flicker"] - expected[name]))
+    assert "flicker_gap" in (tmp_path / "r.md").read_text()
 
 
 def test_evaluate_with_two_worker_processes_gives_the_same_report(phantom_set, tmp_path, capsys):

@@ -17,6 +17,7 @@ from angioseg.errors import InputError
 from angioseg.methods.denver.bspline import BSplineMotion
 from angioseg.methods.denver.segmenter import (
     DenverSegmenter,
+    drop_small_components,
     foreground_layer_prior,
     internal_size,
     prior_components,
@@ -110,6 +111,8 @@ def test_iterations_shorthand_and_explicit_values():
         {"prior_source": "vesselness"},
         {"mask_input": "layer"},
         {"postprocess": "open"},
+        {"min_component": -1},
+        {"min_component": 2.5},
         {"dtype": "float16"},
         {"device": "gpu0"},
         {"no_such_option": 1},
@@ -159,6 +162,33 @@ def test_region_grow_keeps_seeded_large_components():
     p[0, 0, 11] = 0.95  # seeded but one pixel: dropped with min_pixels=2
     grown = region_grow(p, threshold=0.5, seed_level=0.75, min_pixels=2)
     assert grown[0, 6:10, 6:10].all() and grown.sum() == 16
+
+
+def test_drop_small_components_counts_pixels_per_frame_with_8_connectivity():
+    masks = np.zeros((2, 10, 10), bool)
+    masks[0, 0, 0] = masks[0, 1, 1] = masks[0, 2, 2] = True  # a diagonal: one 8-connected component of 3
+    masks[0, 6:8, 6:8] = True  # 4 pixels
+    masks[1, 6:8, 6:8] = True  # the same 4 pixels one frame later: not joined across frames
+    masks[1, 0, 5] = True  # a single pixel
+    kept = drop_small_components(masks, 4)
+    assert kept[0].sum() == 4 and kept[0, 6:8, 6:8].all()
+    assert kept[1].sum() == 4 and not kept[1, 0, 5]
+    assert drop_small_components(masks, 3).sum() == 11
+    both = drop_small_components(masks, 1)
+    assert np.array_equal(both, masks) and both is not masks
+    assert not drop_small_components(masks, 5).any()
+
+
+def test_min_component_scales_with_the_frame_area():
+    """64 px at 512 x 512 is 16 px at 256 x 256: a 15-px speck goes, a 16-px blob stays."""
+    probabilities = np.zeros((1, 256, 256), np.float32)
+    probabilities[0, 10, 10:25] = 0.9  # 15 px
+    probabilities[0, 100:104, 100:104] = 0.9  # 16 px
+    prior = np.zeros((1, 256, 256), bool)
+    _, masks = methods.get("denver")._finish(probabilities, (256, 256), prior)
+    assert masks.sum() == 16 and masks[0, 100:104, 100:104].all()
+    _, kept = methods.get("denver", min_component=0)._finish(probabilities, (256, 256), prior)
+    assert kept.sum() == 31
 
 
 def test_prior_components_keep_what_touches_the_prior_in_the_same_frame():

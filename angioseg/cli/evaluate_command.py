@@ -6,6 +6,15 @@ sees the same videos; the metrics compare the predicted foreground with the grou
 foreground (every label > 0) unless `--label` names one label id.
 
 Writes REPORT.json (per sequence and summary) and REPORT.md (mean ± std, side by side).
+
+Besides the metrics of `angioseg.eval.evaluate_video`, each case scores `flicker_gap`:
+
+    flicker_gap = | flicker(predicted masks) − flicker(reference masks) |
+
+with both flickers along the same motion. Contrast inflow and wash-out change the true masks
+from frame to frame, so a low flicker alone can mean a steady segmentation or one that misses
+those changes; the gap is 0 for a method whose masks change as much as the truth's do. The
+reference masks' own flicker is in the report ("reference") and under the Markdown table.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from angioseg.errors import InputError
 
 TABLE_METRICS = [
     "dice", "cldice", "nsd", "jaccard", "sensitivity", "specificity", "accuracy",
-    "auroc", "auprc", "davis_jf", "flicker", "empty_clean", "dice_all_frames",
+    "auroc", "auprc", "davis_jf", "flicker", "flicker_gap", "empty_clean", "dice_all_frames",
 ]
 
 
@@ -161,14 +170,15 @@ def evaluate_case(task: _CaseTask) -> _CaseResult:
         from angioseg.eval.temporal import estimate_backward_flow
 
         flow = estimate_backward_flow(video.frames)
+    floor = reference_flicker(masks, flow_backward=flow, frames=video.frames, label=task.label)
     results: dict[str, tuple[dict[str, float], float]] = {}
     for name, segmenter in _segmenters(task.methods, task.device).items():
         start = time.perf_counter()
         result = segmenter.segment(video)
         seconds = time.perf_counter() - start
         metrics = score(result, masks, flow_backward=flow, frames=video.frames, label=task.label, frames_scored=task.frames_scored)
+        metrics["flicker_gap"] = abs(metrics["flicker"] - floor)
         results[name] = (metrics, seconds)
-    floor = reference_flicker(masks, flow_backward=flow, frames=video.frames, label=task.label)
     return _CaseResult(case_name, video.num_frames, results, floor)
 
 
