@@ -133,12 +133,18 @@ def foreground_layer_prior(layer: np.ndarray, *, filter: str = "frangi", smoothi
     return vesselness_masks(subtraction, filter=filter, variant="paper", fov=None, sigmas=sigmas, device=device).masks
 
 
+def _label_per_frame(masks: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components of bool `(T, H, W)` within each frame, never across frames:
+    `(T, H, W)` int labels (0 = background) and their count."""
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True
+    return ndi.label(masks, structure=structure)
+
+
 def prior_components(masks: np.ndarray, prior: np.ndarray) -> np.ndarray:
     """Bool `(T, H, W)`: per frame, the 8-connected components of `masks` that hold at least
     one pixel of the Hessian prior `prior` in the same frame (the prior seeds the growing)."""
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = True  # 8-connected within a frame, never across frames
-    labels, count = ndi.label(masks, structure=structure)
+    labels, count = _label_per_frame(masks)
     if count == 0:
         return np.zeros(masks.shape, dtype=bool)
     keep = np.zeros(count + 1, dtype=bool)
@@ -153,9 +159,7 @@ def drop_small_components(masks: np.ndarray, min_pixels: int) -> np.ndarray:
     masks = np.asarray(masks, dtype=bool)
     if min_pixels <= 1:
         return masks.copy()
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = True
-    labels, count = ndi.label(masks, structure=structure)
+    labels, count = _label_per_frame(masks)
     if count == 0:
         return np.zeros(masks.shape, dtype=bool)
     keep = np.bincount(labels.ravel(), minlength=count + 1) >= min_pixels
@@ -166,9 +170,7 @@ def drop_small_components(masks: np.ndarray, min_pixels: int) -> np.ndarray:
 def region_grow(probabilities: np.ndarray, *, threshold: float, seed_level: float, min_pixels: int) -> np.ndarray:
     """Bool `(T, H, W)`: per frame, 8-connected components of p >= threshold holding a pixel
     with p >= seed_level, without components of fewer than `min_pixels` pixels."""
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = True  # 8-connected within a frame, never across frames
-    labels, count = ndi.label(probabilities >= threshold, structure=structure)
+    labels, count = _label_per_frame(probabilities >= threshold)
     if count == 0:
         return np.zeros(probabilities.shape, dtype=bool)
     keep = np.zeros(count + 1, dtype=bool)
@@ -399,7 +401,7 @@ class DenverSegmenter(Segmenter):
         if tuple(tensor.shape[-2:]) != size:
             tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
         upsampled = tensor[:, 0].clamp(0.0, 1.0).numpy()
-        min_pixels = int(round(self.min_component * size[0] * size[1] / REFERENCE_SIZE**2)) if self.min_component else 0
+        min_pixels = int(round(self.min_component * size[0] * size[1] / REFERENCE_SIZE**2))
         if self.postprocess == "none":
             return upsampled, drop_small_components(upsampled >= self.threshold, min_pixels)
         if self.postprocess == "prior":
