@@ -59,3 +59,39 @@ def check_device(device: Any, *, option: str = "--device") -> str:
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise InputError(f"{option} {device}: MPS is not available on this machine")
     return str(device)
+
+
+def accepted_options(cls: type) -> tuple[list[str], bool]:
+    """The keyword options `cls(...)` accepts: (names, open) where `open` is True when some
+    constructor takes arbitrary keywords that go nowhere we can see.
+
+    Follows the MRO while a constructor forwards ``**options`` to its parent, so a subclass
+    that adds `k` and passes the rest on accepts `k` and every option of its parents.
+    """
+    import inspect
+
+    names: list[str] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is object:
+            break
+        parameters = list(inspect.signature(init).parameters.values())[1:]  # without self
+        for parameter in parameters:
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY) and parameter.name not in names:
+                names.append(parameter.name)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names, False
+    return names, True
+
+
+def check_options(cls: type, options: dict[str, Any], *, kind: str, name: str) -> None:
+    """InputError (one line) unless every key of `options` is a keyword option of `cls`'s
+    constructor (`accepted_options`). Checked before the object is built, so a bug inside a
+    constructor keeps its own traceback instead of being reported as a bad option."""
+    accepted, open_ended = accepted_options(cls)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown and not open_ended:
+        plural = "s" if len(unknown) > 1 else ""
+        raise InputError(f"{kind} {name!r} has no option{plural} {', '.join(unknown)}; its options: {', '.join(sorted(accepted))}")

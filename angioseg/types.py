@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -17,6 +17,13 @@ from angioseg.errors import InputError
 
 #: Default label table for angiography runs. 0 is always background.
 DEFAULT_LABELS: dict[int, str] = {0: "background", 1: "vessel", 2: "catheter"}
+#: The table of a vessel-only segmentation (every method that marks vessels and nothing else).
+VESSEL_LABELS: dict[int, str] = {0: "background", 1: "vessel"}
+
+
+def vessel_labels() -> dict[int, str]:
+    """A fresh copy of `VESSEL_LABELS` (label tables are mutable dicts)."""
+    return dict(VESSEL_LABELS)
 
 # Metadata keys that could identify a patient are never stored (matched case-insensitively
 # after removing non-letters, so "Patient's Name", "patient_name" and "PatientName" all match).
@@ -160,3 +167,50 @@ class LabelMap:
             raise InputError(
                 f"masks of shape {self.labels.shape} do not match the video's {video.frames.shape} (T, H, W)"
             )
+
+
+@dataclass
+class Prompt:
+    """One labelled frame of a run: what a one-shot (propagation) method starts from.
+
+    Attributes:
+        frame: index of the labelled frame in the run (0-based).
+        labels: `(H, W)` integer label map of that frame (0 = background; several objects
+            allowed, one id each).
+        label_table: id -> name for every id of `labels` (0 included).
+    """
+
+    frame: int
+    labels: np.ndarray
+    label_table: dict[int, str] = field(default_factory=vessel_labels)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.frame, bool) or not isinstance(self.frame, (int, np.integer)) or self.frame < 0:
+            raise InputError(f"a prompt's frame must be a non-negative frame index; got {self.frame!r}")
+        self.frame = int(self.frame)
+        labels = np.asarray(self.labels)
+        if labels.ndim == 3 and labels.shape[0] == 1:
+            labels = labels[0]
+        checked = LabelMap(labels, self.label_table)  # integer, non-negative, ids named
+        self.labels = checked.labels[0]
+        self.label_table = checked.label_table
+
+    def check_matches(self, video: Video) -> None:
+        """Raise InputError unless the prompt's frame exists in `video` and has its size."""
+        if self.frame >= video.num_frames:
+            raise InputError(f"the prompt labels frame {self.frame}, but the run has {video.num_frames} frames")
+        if self.labels.shape != (video.height, video.width):
+            raise InputError(f"the prompt's label map is {self.labels.shape} but the run's frames are {(video.height, video.width)}")
+
+
+def as_prompts(prompt: "Prompt | Sequence[Prompt] | None") -> tuple[Prompt, ...]:
+    """A tuple of prompts, sorted by frame, from None, one prompt or several (one per frame)."""
+    if prompt is None:
+        return ()
+    prompts = (prompt,) if isinstance(prompt, Prompt) else tuple(prompt)
+    if not all(isinstance(p, Prompt) for p in prompts):
+        raise InputError("prompts must be angioseg.types.Prompt objects")
+    frames = [p.frame for p in prompts]
+    if len(set(frames)) != len(frames):
+        raise InputError(f"several prompts label the same frame: {sorted(frames)}")
+    return tuple(sorted(prompts, key=lambda p: p.frame))

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 from angioseg.io.atomic import atomic_file  # noqa: E402
-from angioseg.methods.supervised.weights import MODEL_SPECS, WEIGHTS_DIR, read_metadata  # noqa: E402
+from angioseg.methods.supervised.weights import MODEL_SPECS, read_metadata, weights_dir  # noqa: E402
 
 MAX_BYTES = 20 * 1024 * 1024
 DATA_SCRIPT = "scripts/make_training_data.sh"
@@ -59,8 +59,8 @@ def ship(source: Path, name: str) -> Path:
     info["model_name"] = name
     metadata = {"architecture": meta["architecture"], "options": json.dumps(meta["options"]),
                 "radius": str(meta["radius"]), "info": json.dumps(info, default=str)}
-    target = WEIGHTS_DIR / f"{name}.safetensors"
-    WEIGHTS_DIR.mkdir(exist_ok=True)
+    target = weights_dir() / f"{name}.safetensors"
+    weights_dir().mkdir(exist_ok=True)
     with atomic_file(target) as tmp:
         save_file(load_file(str(source)), str(tmp), metadata=metadata)
     print(f"{name}: {source} -> {target} ({target.stat().st_size / 2**20:.2f} MB, "
@@ -74,7 +74,7 @@ def write_weights_readme() -> Path:
              "Written by `python scripts/ship_weights.py` from each file's own metadata. Every file is",
              "safetensors (no unpickling), trained by `angioseg train` on generated data only",
              "(`scripts/make_training_data.sh`; ARCADE pixels are not in the repository).", ""]
-    for path in sorted(WEIGHTS_DIR.glob("*.safetensors")):
+    for path in sorted(weights_dir().glob("*.safetensors")):
         meta = read_metadata(path)
         info = meta["info"]
         count = sum(t.numel() for t in load_file(str(path)).values())
@@ -91,7 +91,7 @@ def write_weights_readme() -> Path:
         for folder, description in info.get("data_description", {}).items():
             lines.append(f"- `{folder}`: {json.dumps(description)}")
         lines.append("")
-    target = WEIGHTS_DIR / "README.md"
+    target = weights_dir() / "README.md"
     with atomic_file(target) as tmp:
         Path(tmp).write_text("\n".join(lines))
     return target

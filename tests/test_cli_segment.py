@@ -39,8 +39,9 @@ def test_segment_a_phantom_dicom_writes_all_outputs(phantom_set, tmp_path, capsy
     with np.load(out / "masks.npz") as data:
         assert data["labels"].shape == (6, 96, 96)
     with np.load(out / "probabilities.npz") as data:
-        probabilities = next(data[k] for k in data.files if data[k].ndim == 3)
-        assert probabilities.shape == (6, 96, 96) and 0 <= probabilities.min() <= probabilities.max() <= 1
+        probabilities = data["probabilities"].astype(np.float32)  # (T, C, H, W), C = background, vessel
+        assert probabilities.shape == (6, 2, 96, 96) and 0 <= probabilities.min() <= probabilities.max() <= 1
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=2e-3)
     assert (out / "overlay.mp4").stat().st_size > 0
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "frangi" and report["input"]["frames"] == 6
@@ -86,7 +87,7 @@ def test_evaluate_two_methods_side_by_side(phantom_set, tmp_path, capsys):
 
 
 def test_evaluate_reports_the_reference_masks_own_flicker(phantom_set, tmp_path, capsys):
-    from angioseg.cli.evaluate_command import load_case
+    from angioseg.pipelines.scoring import load_case
     from angioseg.eval.temporal import temporal_flicker
 
     code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", phantom_set, "-o", tmp_path / "r", "--label", 1)
@@ -171,7 +172,7 @@ def test_shipped_weights_are_small_and_say_how_they_were_trained(name):
 
 
 def test_segment_with_the_default_method_finds_the_vessels_of_a_phantom(tmp_path, capsys):
-    from angioseg.cli.segment_command import DEFAULT_METHOD
+    from angioseg.pipelines.segment import DEFAULT_METHOD
     from angioseg.data.davis import DavisFolder
     from angioseg.eval import dice
 

@@ -15,18 +15,10 @@ from angioseg.cli.main import main
 from angioseg.data.phantom import PhantomParams, generate_phantom
 from angioseg.errors import InputError
 from angioseg.methods.denver.bspline import BSplineMotion
-from angioseg.methods.denver.segmenter import (
-    DenverSegmenter,
-    drop_small_components,
-    foreground_layer_prior,
-    internal_size,
-    prior_components,
-    prior_sigmas,
-    region_grow,
-)
+from angioseg.methods.denver.segmenter import DenverSegmenter, foreground_layer_prior, internal_size, prior_sigmas
 from angioseg.methods.denver.stage1 import run_stage1
 from angioseg.methods.denver.stage2 import fit_bspline, run_stage2, stage2_schedule, trace_eulerian
-from angioseg.methods.denver.warping import sample_pixels
+from angioseg.warp import sample_pixels
 from angioseg.types import Video
 
 FAST = "denver:stage1_iterations=2,stage2_iterations=2,resolution=64"
@@ -136,7 +128,7 @@ def test_cli_segment_with_denver(tmp_path, capsys):
     out = tmp_path / "seg"
     assert main(["segment", str(data / "DICOM" / "phantom_000.dcm"), "-o", str(out), "--method", FAST]) == 0
     assert "segmented 8 frames with denver" in capsys.readouterr().out
-    assert np.load(out / "probabilities.npz")["probabilities"].shape == (8, 64, 64)
+    assert np.load(out / "probabilities.npz")["probabilities"].shape == (8, 2, 64, 64)  # (T, C, H, W)
     assert main(["segment", str(data / "DICOM" / "phantom_000.dcm"), "-o", str(tmp_path / "x"), "--method", "denver:resolution=4"]) == 2
     assert "resolution" in capsys.readouterr().err
 
@@ -154,31 +146,6 @@ def test_internal_size_and_prior_scales():
     assert prior_sigmas(128, 200) == (0.5, 0.75, 1.25, 1.75, 2.25)
 
 
-def test_region_grow_keeps_seeded_large_components():
-    p = np.zeros((1, 12, 12), np.float32)
-    p[0, 1:4, 1:4] = 0.6  # above threshold, no seed: dropped
-    p[0, 6:10, 6:10] = 0.6
-    p[0, 7, 7] = 0.9  # seeded: kept
-    p[0, 0, 11] = 0.95  # seeded but one pixel: dropped with min_pixels=2
-    grown = region_grow(p, threshold=0.5, seed_level=0.75, min_pixels=2)
-    assert grown[0, 6:10, 6:10].all() and grown.sum() == 16
-
-
-def test_drop_small_components_counts_pixels_per_frame_with_8_connectivity():
-    masks = np.zeros((2, 10, 10), bool)
-    masks[0, 0, 0] = masks[0, 1, 1] = masks[0, 2, 2] = True  # a diagonal: one 8-connected component of 3
-    masks[0, 6:8, 6:8] = True  # 4 pixels
-    masks[1, 6:8, 6:8] = True  # the same 4 pixels one frame later: not joined across frames
-    masks[1, 0, 5] = True  # a single pixel
-    kept = drop_small_components(masks, 4)
-    assert kept[0].sum() == 4 and kept[0, 6:8, 6:8].all()
-    assert kept[1].sum() == 4 and not kept[1, 0, 5]
-    assert drop_small_components(masks, 3).sum() == 11
-    both = drop_small_components(masks, 1)
-    assert np.array_equal(both, masks) and both is not masks
-    assert not drop_small_components(masks, 5).any()
-
-
 def test_min_component_scales_with_the_frame_area():
     """64 px at 512 x 512 is 16 px at 256 x 256: a 15-px speck goes, a 16-px blob stays."""
     probabilities = np.zeros((1, 256, 256), np.float32)
@@ -189,19 +156,6 @@ def test_min_component_scales_with_the_frame_area():
     assert masks.sum() == 16 and masks[0, 100:104, 100:104].all()
     _, kept = methods.get("denver", min_component=0)._finish(probabilities, (256, 256), prior)
     assert kept.sum() == 31
-
-
-def test_prior_components_keep_what_touches_the_prior_in_the_same_frame():
-    masks = np.zeros((2, 10, 10), bool)
-    masks[:, 1:3, 1:9] = True  # a bar in both frames
-    masks[:, 6:9, 6:9] = True  # a blob in both frames
-    prior = np.zeros_like(masks)
-    prior[0, 2, 4] = True  # touches the bar in frame 0 only
-    prior[1, 0, 0] = True  # outside every component
-    kept = prior_components(masks, prior)
-    assert kept[0].sum() == 16 and kept[0, 1:3, 1:9].all()
-    assert not kept[1].any()
-    assert not prior_components(np.zeros_like(masks), prior).any()
 
 
 def test_foreground_layer_prior_finds_a_dark_line_and_ignores_a_bright_one():

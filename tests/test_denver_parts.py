@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from angioseg.errors import InputError
+from angioseg.warp import pixel_grid
 from angioseg.methods.denver import (
     BSplineMotion,
     EulerianFlow,
@@ -31,7 +32,6 @@ from angioseg.methods.denver import (
     make_stage1_fields,
     mask_loss,
     parallel_loss,
-    pixel_grid,
     prior_loss,
     rec_loss,
     reconstruction_loss,
@@ -427,7 +427,7 @@ def test_background_flow_solves_the_correspondence_and_gradients_flow():
     beta = background_flow(displacement, iterations=6)
     grid = pixel_grid(height, width)
     target = grid + beta
-    from angioseg.methods.denver.warping import sample_pixels
+    from angioseg.warp import sample_pixels
 
     moved = sample_pixels(displacement[1:].permute(0, 3, 1, 2), target).permute(0, 2, 3, 1)
     inside = (target[..., 0] >= 0) & (target[..., 0] <= width - 1) & (target[..., 1] >= 0) & (target[..., 1] <= height - 1)

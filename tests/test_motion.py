@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from angioseg.data.motion import CardiacBreathingMotion, MotionParams, cardiac_waveform, warp_backward
+from angioseg.data.motion import CardiacBreathingMotion, MotionParams, cardiac_waveform
+from angioseg.warp import warp_backward
 
 
 @pytest.fixture

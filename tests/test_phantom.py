@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from angioseg.data.motion import CardiacBreathingMotion, MotionParams, warp_backward
+from angioseg.data.motion import CardiacBreathingMotion, MotionParams
+from angioseg.warp import warp_backward
 from angioseg.data.phantom import VISIBLE_CONCENTRATION, PhantomParams, PhantomRun, generate_phantom
 from angioseg.errors import InputError
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from angioseg.data.arcade import ARCADE_ENV_VAR, ArcadeDataset, arcade_search_paths, default_arcade_root
-from angioseg.data.motion import MotionParams, warp_backward
+from angioseg.data.motion import MotionParams
+from angioseg.warp import warp_backward
 from angioseg.data.pseudo_video import (
     PseudoVideoParams,
     choose_start_point,

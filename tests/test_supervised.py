@@ -10,7 +10,7 @@ from angioseg import InputError, Video
 from angioseg.cli.main import main
 from angioseg.methods import get
 from angioseg.methods.supervised.clips import ClipSampler, TrainingSequence, clip_indices
-from angioseg.methods.supervised.inference import motion_compensated_filter, predict_probabilities
+from angioseg.methods.supervised.inference import predict_probabilities
 from angioseg.methods.supervised.training import TrainConfig, train
 from angioseg.methods.supervised.weights import get_spec, load_model, read_metadata, save_weights
 
@@ -81,23 +81,6 @@ def test_segmenter_with_given_weights_segments_a_video(tmp_path):
     assert result.masks.shape == (5, 48, 40) and result.probabilities.dtype == np.float32
     direct = predict_probabilities(segmenter.model, segmenter.spec, video.frames, batch=1)  # batching changes nothing
     assert np.allclose(direct, result.probabilities, atol=1e-4)
-
-
-def test_motion_compensated_filter_keeps_a_moving_square_sharp():
-    count, size, shift = 5, 40, 3
-    probabilities = np.zeros((count, size, size), np.float32)
-    for t in range(count):
-        probabilities[t, 15:25, 5 + shift * t : 15 + shift * t] = 1.0
-    forward = np.zeros((count - 1, size, size, 2), np.float32)
-    forward[..., 0] = shift  # frame t at x is frame t+1 at x + 3
-    backward = -forward
-    from angioseg.methods import temporal_filter
-
-    compensated = motion_compensated_filter(probabilities, probabilities, radius=1, flows=(forward, backward))
-    plain = temporal_filter(probabilities, radius=1)
-    inside = probabilities[2] > 0
-    assert compensated[2][inside].min() > 0.99
-    assert plain[2][inside].min() < 0.7
 
 
 def test_method_spec_parsing():

@@ -10,12 +10,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
 
-from angioseg.cli.data_commands import non_negative_int, positive_int
+from angioseg.cli.common import add_device_option, add_threads_option, non_negative_int, positive_float, positive_int
 from angioseg.errors import InputError
 
 
@@ -25,16 +24,6 @@ def register(verbs: argparse._SubParsersAction) -> None:
     commands.required = True
     _register_train(commands)
     _register_evaluate(commands)
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _register_train(commands: argparse._SubParsersAction) -> None:
@@ -55,7 +44,7 @@ def _register_train(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-flip", action="store_true", help="no random flips")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_option(parser)
     parser.add_argument("--checkpoint-every", type=positive_int, default=500, help="write a checkpoint every K steps (default 500)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use the first K sequences of each folder")
     parser.set_defaults(run=run_train)
@@ -70,15 +59,8 @@ def _register_evaluate(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--region", choices=("vessel", "all", "both"), default="both", help="pixels scored (default both)")
     parser.add_argument("--device", default="cpu", help="torch device for RAFT (default cpu)")
     parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first K sequences")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_option(parser)
     parser.set_defaults(run=run_evaluate)
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -86,7 +68,6 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.weight_decay < 0:
         raise InputError(f"--weight-decay must be >= 0, got {args.weight_decay}")
-    _set_threads(args.threads)
     result = train_raft(
         data=args.data, out=args.out, config=args.config, init=args.init, steps=args.steps, batch=args.batch,
         crop=args.crop, iterations=args.iterations, lr=args.lr, weight_decay=args.weight_decay,
@@ -101,20 +82,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from angioseg.cli.evaluate_command import report_paths
     from angioseg.flow.evaluation import REGIONS, evaluate_backends, markdown_report
-    from angioseg.io.atomic import atomic_file
+    from angioseg.pipelines.report import write_report
 
-    _set_threads(args.threads)
     regions = REGIONS if args.region == "both" else (args.region,)
     report = evaluate_backends(args.data, args.backend, regions=regions, device=args.device, limit=args.limit)
     markdown = markdown_report(report)
     print(markdown)
     if args.out is not None:
-        json_path, md_path = report_paths(args.out)
-        with atomic_file(json_path) as tmp:
-            tmp.write_text(json.dumps(report, indent=2, default=float) + "\n")
-        with atomic_file(md_path) as tmp:
-            tmp.write_text(markdown)
+        json_path, md_path = write_report(report, args.out, markdown=markdown)
         print(f"report: {json_path} and {md_path}")
     return 0

@@ -1,12 +1,18 @@
 """The `angioseg` command line: `angioseg VERB ...`.
 
 Every verb validates its input first; a bad input ends with one line on stderr naming the
-problem and exit code 2 (`InputError`), never a traceback or a partial output.
+problem and exit code 2 (`InputError`), never a traceback or a partial output. The verbs only
+parse arguments, call `angioseg.pipelines` (or the layer that owns the work) and print.
+
+Before a verb runs: OpenMP threads are asked to wait passively (`angioseg.threads`), the
+thread count of every verb that computes is set once (``--threads``, else the idle cores),
+and SIGTERM becomes SystemExit, so an atomic writer removes its temporary folder on the way out.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Sequence
 
@@ -15,6 +21,7 @@ from angioseg.errors import InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -43,22 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"angioseg {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineArgumentParser)
     verbs.required = True
-    info_command.register(verbs)
-    data_commands.register(verbs)
-    segment_command.register(verbs)
-    evaluate_command.register(verbs)
-    methods_command.register(verbs)
-    train_command.register(verbs)
-    demo_command.register(verbs)
-    flow_command.register(verbs)
+    for module in (info_command, data_commands, segment_command, evaluate_command, methods_command, train_command,
+                   demo_command, flow_command):
+        module.register(verbs)
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(EXIT_TERMINATED)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 success, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit code (0 success, 2 bad input, 130 interrupted,
+    143 terminated)."""
+    from angioseg.threads import apply_threads, prefer_passive_waiting
+
+    prefer_passive_waiting()
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if hasattr(args, "threads"):
+            args.threads = apply_threads(args.threads)
         return int(args.run(args) or 0)
     except InputError as error:
         message = " ".join(str(error).split())
@@ -67,6 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("angioseg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

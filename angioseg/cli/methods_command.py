@@ -1,4 +1,4 @@
-"""`angioseg methods`: list the segmentation methods with a one-line description each."""
+"""`angioseg methods`: list the segmentation methods: name, what each needs, label style, description."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from angioseg.methods import available
+    from angioseg.methods import available, method_class
 
     entries = available()
     width = max(len(name) for name, _ in entries)
     for name, description in entries:
-        print(f"{name:<{width}}  {description}")
+        cls = method_class(name)
+        needs = "one labelled frame" if cls.needs_prompt else ("shipped weights" if hasattr(cls, "weights_name") else "nothing")
+        print(f"{name:<{width}}  {needs:<18}  {description}")
     return 0

@@ -11,7 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from angioseg.cli.data_commands import non_negative_int, positive_int
+from angioseg.cli.common import add_threads_option, non_negative_int, positive_int
 from angioseg.errors import InputError
 
 
@@ -30,7 +30,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
     parser.add_argument("--weight-decay", type=float, default=1e-5, help="L2 weight regularisation (default 1e-5)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_threads_option(parser)
     parser.add_argument("--val-every", type=positive_int, default=200, help="validate every K steps (default 200)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use the first K sequences of each folder")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")

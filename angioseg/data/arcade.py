@@ -11,8 +11,8 @@ Coordinates are normalised to [0, 1] by the image width (x) and height (y). Clas
 the coronary segments in SYNTAX numbering (`ARCADE_SEGMENT_NAMES`), class 25 marks a
 stenosis. The union of classes 0-24 is the annotated vessel tree (major segments only).
 
-The root is `$ANGIOSEG_ARCADE` when that variable is set, else ``shared/data/arcade-syntax``
-beside the repository (``<repo>/../shared/data/arcade-syntax``).
+The root is passed explicitly or named by `$ANGIOSEG_ARCADE` (the test suite sets it to
+``<repo>/../shared/data/arcade-syntax`` where that folder exists).
 
 Rasterisation convention (exact, shared by every function here): a normalised point (x, y)
 lies at ``(x * width, y * height)`` in pixel units where pixel (row i, column j) covers
@@ -52,8 +52,6 @@ VESSEL_CLASSES = range(25)
 STENOSIS_CLASS = 25
 #: Environment variable that overrides where the data set lives.
 ARCADE_ENV_VAR = "ANGIOSEG_ARCADE"
-#: Where the data set lives relative to the repository root (its parent's ``shared``).
-ARCADE_RELATIVE = Path("shared/data/arcade-syntax")
 #: Normalised coordinates may overshoot [0, 1] by this much (annotation tools round); they
 #: are kept as written, so an overshoot only reaches past the frame edge and fills nothing.
 COORDINATE_TOLERANCE = 0.01
@@ -63,24 +61,15 @@ Polygon = tuple[int, np.ndarray]
 
 
 # ---- locating the data ---------------------------------------------------------------------
-def _relative_root() -> Path:
-    return Path(__file__).resolve().parents[2].parent / ARCADE_RELATIVE
-
-
 def arcade_search_paths() -> list[Path]:
-    """Where the data set is looked for: ``$ANGIOSEG_ARCADE`` alone when set, else beside the repo."""
+    """Where the data set is looked for: ``$ANGIOSEG_ARCADE`` when set (the package has no
+    default location outside itself; pass a root or set the variable)."""
     env = os.environ.get(ARCADE_ENV_VAR, "").strip()
-    if env:
-        return [Path(env).expanduser()]
-    return [_relative_root()]
+    return [Path(env).expanduser()] if env else []
 
 
 def default_arcade_root() -> Path | None:
-    """The ARCADE folder: ``$ANGIOSEG_ARCADE`` when set, else ``<repo>/../shared/data/arcade-syntax``.
-
-    Returns None when that folder does not exist. A set but wrong ``$ANGIOSEG_ARCADE`` is not
-    silently replaced by the default location: it gives None too.
-    """
+    """The ARCADE folder named by ``$ANGIOSEG_ARCADE``, or None when unset or not a folder."""
     for candidate in arcade_search_paths():
         if candidate.is_dir():
             return candidate
@@ -284,10 +273,10 @@ class ArcadeDataset:
         if root is None:
             found = default_arcade_root()
             if found is None:
-                looked = ", ".join(str(p) for p in arcade_search_paths())
+                looked = ", ".join(str(p) for p in arcade_search_paths()) or f"{ARCADE_ENV_VAR} is not set"
                 raise InputError(
-                    f"ARCADE data not found: looked in {looked}; set {ARCADE_ENV_VAR} to the folder "
-                    "that holds train/ and val/"
+                    f"ARCADE data not found ({looked}): set {ARCADE_ENV_VAR} to the folder that holds train/ and val/, "
+                    "or pass its path"
                 )
             root = found
         self.root = Path(root)

@@ -143,6 +143,15 @@ class DavisFolder:
         return flow
 
 
+def is_davis_folder(folder: Path) -> bool:
+    """Whether `folder` is a DAVIS-style folder angioseg wrote (its meta file says so)."""
+    try:
+        meta = json.loads((Path(folder) / META_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT_NAME
+
+
 class DavisWriter:
     """Write a DAVIS-style folder atomically: nothing appears at `root` until `close()`.
 
@@ -160,7 +169,7 @@ class DavisWriter:
         self.label_table = {int(k): str(v) for k, v in label_table.items()}
         self.info = dict(info or {})
         self.sequences: dict[str, dict[str, Any]] = {}
-        self._context = atomic_directory(self.root)
+        self._context = atomic_directory(self.root, replaceable=is_davis_folder, what="data folder")
         self.path: Path = Path()
 
     def __enter__(self) -> "DavisWriter":

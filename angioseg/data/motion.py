@@ -223,19 +223,3 @@ class CardiacBreathingMotion:
             canonical_prev = canonical_next
         return forward, backward
 
-
-def warp_backward(image: np.ndarray, flow: np.ndarray, *, nearest: bool = False) -> np.ndarray:
-    """Sample `image` `(H, W)` at x + flow(x): frame t warped onto frame t+1 with a backward flow.
-
-    `flow` is `(H, W, 2)` (dx, dy). Outside the image the border value is repeated.
-    """
-    import cv2
-
-    height, width = image.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    map_x = xs + flow[..., 0].astype(np.float32)
-    map_y = ys + flow[..., 1].astype(np.float32)
-    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    source = image if image.dtype != bool else image.astype(np.uint8)
-    warped = cv2.remap(source, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
-    return warped.astype(bool) if image.dtype == bool else warped

@@ -49,6 +49,7 @@ from angioseg.data.motion import CardiacBreathingMotion, MotionParams
 from angioseg.data.vessel_tree import Tube, VesselTree, chord_pixel_average, grow_coronary_tree
 from angioseg.errors import InputError
 from angioseg.types import DEFAULT_LABELS, LabelMap, Video
+from angioseg.warp import sample_at
 
 #: A vessel pixel is labelled (label 1) once its contrast concentration exceeds this (0-1).
 VISIBLE_CONCENTRATION = 0.2
@@ -700,11 +701,9 @@ def _build_scene(
 # ---- rendering ----------------------------------------------------------------------------------
 
 
-def _remap(image: np.ndarray, map_xy: np.ndarray, pad: int, *, nearest: bool, border: int) -> np.ndarray:
-    mx = map_xy[..., 0] + np.float32(pad)
-    my = map_xy[..., 1] + np.float32(pad)
-    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(image, mx, my, interpolation, borderMode=border, borderValue=0)
+def _remap(image: np.ndarray, map_xy: np.ndarray, pad: int, *, nearest: bool, border: str) -> np.ndarray:
+    """`image` (padded by `pad` px) sampled at the frame's canonical positions `map_xy`."""
+    return sample_at(image, map_xy + np.float32(pad), nearest=nearest, border=border)
 
 
 def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False) -> PhantomRun:
@@ -780,8 +779,8 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             c_att = contrast_concentration(scene.att_arc, t, params)
             vessel = np.bincount(scene.att_index, weights=scene.att_weight * c_att, minlength=flat_size)
             vessel_layer = scene.vessel_static + vessel.reshape(canvas).astype(np.float32)
-            attenuation = _remap(vessel_layer, map_vessel, pad, nearest=False, border=cv2.BORDER_REPLICATE)
-            attenuation += _remap(scene.background, map_background, pad, nearest=False, border=cv2.BORDER_REFLECT)
+            attenuation = _remap(vessel_layer, map_vessel, pad, nearest=False, border="replicate")
+            attenuation += _remap(scene.background, map_background, pad, nearest=False, border="reflect")
             intensity = _blur(np.exp(-attenuation).astype(np.float32), sigma)
             counts = noise_rng.poisson(intensity.astype(np.float64) * dose)
             frame = np.clip(counts / dose, 0.0, 1.0)
@@ -796,11 +795,11 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             # Rounded to float16 first, so the stored concentration and the labels agree exactly.
             conc_canvas = conc_canvas.reshape(canvas).astype(np.float16).astype(np.float32)
             visible = (conc_canvas > VISIBLE_CONCENTRATION).astype(np.uint8)
-            vessel_mask = _remap(visible, map_vessel, pad, nearest=True, border=cv2.BORDER_CONSTANT)
-            catheter_mask = _remap(scene.catheter_mask, map_vessel, pad, nearest=True, border=cv2.BORDER_CONSTANT)
+            vessel_mask = _remap(visible, map_vessel, pad, nearest=True, border="constant")
+            catheter_mask = _remap(scene.catheter_mask, map_vessel, pad, nearest=True, border="constant")
             labels[i] = np.where(catheter_mask > 0, 2, np.where(vessel_mask > 0, 1, 0)).astype(np.uint8)
             concentration[i] = _remap(
-                conc_canvas, map_vessel, pad, nearest=True, border=cv2.BORDER_CONSTANT
+                conc_canvas, map_vessel, pad, nearest=True, border="constant"
             ).astype(np.float16)
 
     video = Video(

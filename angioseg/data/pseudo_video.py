@@ -75,6 +75,7 @@ import numpy as np
 from angioseg.data.motion import CardiacBreathingMotion, MotionParams
 from angioseg.errors import InputError
 from angioseg.types import LabelMap, Video
+from angioseg.warp import sample_at
 
 #: Clinical cine frame rates `PseudoVideoParams.sample` draws from when no fps is given.
 COMMON_FPS = (7.5, 10.0, 12.5, 15.0, 25.0, 30.0)
@@ -731,11 +732,8 @@ class _MapMaker:
 
 
 def _remap(source: np.ndarray, coords: np.ndarray, *, nearest: bool = False, border: str = "constant") -> np.ndarray:
-    import cv2
-
-    mode = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REFLECT101
-    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.remap(source, coords[..., 0], coords[..., 1], interpolation, borderMode=mode, borderValue=0)
+    """`source` sampled at `coords` `(H, W, 2)` (x, y); outside it 0 ("constant") or mirrored ("reflect")."""
+    return sample_at(source, coords, nearest=nearest, border="constant" if border == "constant" else "reflect101")
 
 
 # ---- the generator -------------------------------------------------------------------------

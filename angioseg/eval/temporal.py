@@ -4,7 +4,7 @@ flicker = (1 / (T − 1)) Σ_{t=0}^{T−2} [ 1 − Dice(M_{t+1}, W_t(M_t)) ]
 
 where W_t(M_t) is mask t warped onto frame t+1 with the backward flow b_t (on frame t+1's
 grid, (dx, dy) in pixels): W_t(M_t)(x) = M_t(x + b_t(x)), nearest-neighbour sampling by
-`angioseg.data.motion.warp_backward`. Dice uses the package's empty-mask rule, so a pair of
+`angioseg.warp.warp_backward`. Dice uses the package's empty-mask rule, so a pair of
 empty masks counts as 0 flicker; a single-frame video has flicker 0.
 
 Flow: the given `flow_backward` `(T−1, H, W, 2)` (e.g. the phantom's exact motion), else one
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from angioseg.data.motion import warp_backward
 from angioseg.errors import InputError
 from angioseg.eval.overlap import as_frames, as_mask
 from angioseg.flow import dis_flow
+from angioseg.warp import warp_backward
 
 __all__ = ["estimate_backward_flow", "flicker_per_pair", "temporal_flicker"]
 

@@ -5,7 +5,7 @@ so importing this package stays free of torch.
 """
 
 from angioseg.flow.backends import FlowBackend, backend_from_spec, get_flow_backend, parse_backend_spec
-from angioseg.flow.dis import dis_flow, estimate_flows, sample_along
+from angioseg.flow.dis import dis_flow, estimate_flows
 
 __all__ = [
     "FlowBackend",
@@ -14,5 +14,4 @@ __all__ = [
     "estimate_flows",
     "get_flow_backend",
     "parse_backend_spec",
-    "sample_along",
 ]

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from angioseg.errors import InputError
-from angioseg.options import check_device, parse_spec
+from angioseg.options import check_device, check_options, parse_spec
 from angioseg.flow.dis import PRESETS, dis_flow, estimate_flows
 
 
@@ -160,10 +160,8 @@ def get_flow_backend(name: str, **options: Any) -> FlowBackend:
     """The backend `name` ("dis", "raft" or "zero") with `options` (see each class)."""
     if name not in BACKENDS:
         raise InputError(f"unknown flow backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    try:
-        return BACKENDS[name](**options)
-    except TypeError as error:
-        raise InputError(f"flow backend {name!r} does not take these options {sorted(options)}: {error}") from None
+    check_options(BACKENDS[name], options, kind="flow backend", name=name)
+    return BACKENDS[name](**options)
 
 
 def parse_backend_spec(text: str) -> tuple[str, dict[str, Any]]:

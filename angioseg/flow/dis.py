@@ -47,10 +47,3 @@ def estimate_flows(frames: np.ndarray, *, preset: str = "medium") -> tuple[np.nd
         backward[t] = dis.calc(images[t + 1], images[t], None)
     return forward, backward
 
-
-def sample_along(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """Bilinear samples of `image` `(H, W)` at `positions` `(H, W, 2)` (x, y); border repeated."""
-    return cv2.remap(
-        image.astype(np.float32), positions[..., 0].astype(np.float32), positions[..., 1].astype(np.float32),
-        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
-    )

@@ -14,7 +14,7 @@ import numpy as np
 
 from angioseg.errors import InputError
 from angioseg.io.arrays import integer_to_unit, luminance, make_video
-from angioseg.io.atomic import atomic_directory
+from angioseg.io.atomic import atomic_directory, only_files_with_suffix
 from angioseg.types import Video
 
 #: File suffixes (lower case) treated as images in a folder.
@@ -229,7 +229,7 @@ def write_frame_pngs(video: Video, folder: str | os.PathLike[str], *, bits: int 
     if bits not in (8, 16):
         raise InputError(f"PNG bit depth must be 8 or 16; got {bits}")
     folder = Path(folder)
-    with atomic_directory(folder) as tmp:
+    with atomic_directory(folder, replaceable=only_files_with_suffix(".png"), what="frame folder") as tmp:
         for index, frame in enumerate(video.frames):
             target = tmp / f"{index:05d}.png"
             ok, encoded = cv2.imencode(".png", frame_to_uint(frame, bits))

@@ -15,7 +15,7 @@ from PIL import Image
 
 from angioseg.errors import InputError
 from angioseg.io.arrays import CORRUPT_DATA_ERRORS, one_line
-from angioseg.io.atomic import atomic_directory, atomic_file
+from angioseg.io.atomic import atomic_directory, atomic_file, only_files_with_suffix
 from angioseg.io.images import list_image_files
 from angioseg.io.palette import DAVIS_PALETTE
 from angioseg.types import DEFAULT_LABELS, LabelMap
@@ -55,7 +55,7 @@ def write_label_pngs(labels: np.ndarray, folder: str | os.PathLike[str]) -> Path
     the DAVIS palette. The folder is written atomically."""
     folder = Path(folder)
     masks = _check_labels(labels, str(folder))
-    with atomic_directory(folder) as tmp:
+    with atomic_directory(folder, replaceable=only_files_with_suffix(".png"), what="mask folder") as tmp:
         for index, mask in enumerate(masks):
             palette_image(mask).save(tmp / f"{index:05d}.png", format="PNG", optimize=False)
     return folder

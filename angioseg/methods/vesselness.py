@@ -11,9 +11,10 @@ import time
 from typing import Any, ClassVar
 
 from angioseg.methods.base import Segmentation, Segmenter, register
-from angioseg.types import LabelMap, Video
+from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
-VESSEL_LABELS = {0: "background", 1: "vessel"}
+#: The threshold reported for re-thresholding stays strictly inside (0, 1).
+_EDGE = 1e-6
 
 
 class HessianVesselness(Segmenter):
@@ -28,13 +29,14 @@ class HessianVesselness(Segmenter):
     def options(self) -> dict[str, Any]:
         return {**super().options(), "filter": self.filter_name, "variant": self.variant}
 
-    def _segment(self, video: Video, *, prompt: LabelMap | None) -> Segmentation:
+    def _segment(self, video: Video, *, prompts: tuple[Prompt, ...]) -> Segmentation:
         from angioseg.vessel import vesselness_masks
 
         start = time.perf_counter()
         result = vesselness_masks(video.frames, filter=self.filter_name, variant=self.variant, device=self.device)
-        labels = LabelMap(result.masks.astype("uint8"), dict(VESSEL_LABELS))
-        return Segmentation(labels, result.response, timings={"vesselness": time.perf_counter() - start})
+        labels = LabelMap(result.masks.astype("uint8"), vessel_labels())
+        threshold = min(max(result.threshold, _EDGE), 1.0 - _EDGE)  # the run's Otsu (or percentile) level
+        return Segmentation(labels, result.response, timings={"vesselness": time.perf_counter() - start}, threshold=threshold)
 
 
 @register

@@ -104,6 +104,7 @@ from skimage.filters import threshold_otsu
 
 from angioseg.errors import InputError
 from angioseg.vessel.hessian import DEFAULT_SIGMAS, _check_sigmas, as_frames, frangi, hessian_matrix, sato
+from angioseg.postprocess.components import drop_small_components, hysteresis
 from angioseg.vessel.roi import field_of_view
 
 __all__ = ["VesselnessResult", "vesselness_masks", "REFERENCE_SIZE"]
@@ -112,9 +113,6 @@ __all__ = ["VesselnessResult", "vesselness_masks", "REFERENCE_SIZE"]
 REFERENCE_SIZE = 512
 _FILTERS = {"frangi": frangi, "sato": sato}
 _DEFAULT_FILTER = {"paper": "sato", "public": "sato"}
-#: 8-connectivity within a frame, none across frames (for labelling a (T, H, W) stack at once).
-_EIGHT_IN_FRAME = np.zeros((3, 3, 3), dtype=bool)
-_EIGHT_IN_FRAME[1] = True
 
 
 @dataclass
@@ -249,8 +247,8 @@ def vesselness_masks(
         threshold = float(threshold_otsu(pool))
         top = float(pool.max())
         seed_threshold = min(seed_factor * threshold, 0.5 * (threshold + top))
-        masks = _grow(response, threshold, seed_threshold)
-        masks = _drop_small(masks, min_pixels)
+        masks = hysteresis(response, low=threshold, high=seed_threshold, strict=True)
+        masks = drop_small_components(masks, min_pixels)
         return VesselnessResult(response, masks, threshold, scale, filter, variant, seed_threshold, fov_mask, gammas)
 
     threshold = float(np.percentile(pool, percentile))
@@ -297,28 +295,6 @@ def _fov_gammas(
         gamma = math.sqrt(peak) / 2.0
         gammas.append(gamma if gamma > 0 else 1.0)
     return tuple(gammas)
-
-
-def _grow(response: np.ndarray, low: float, high: float) -> np.ndarray:
-    """8-connected hysteresis per frame: pixels > low connected to a pixel > high."""
-    labels, count = ndi.label(response > low, structure=_EIGHT_IN_FRAME)
-    if count == 0:
-        return np.zeros(response.shape, dtype=bool)
-    seeded = np.zeros(count + 1, dtype=bool)
-    seeded[np.unique(labels[response > high])] = True
-    seeded[0] = False
-    return seeded[labels]
-
-
-def _drop_small(masks: np.ndarray, min_pixels: int) -> np.ndarray:
-    """Remove 8-connected (per frame) components with fewer than `min_pixels` pixels."""
-    if min_pixels <= 1:
-        return masks
-    labels, count = ndi.label(masks, structure=_EIGHT_IN_FRAME)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    keep = sizes >= min_pixels
-    keep[0] = False
-    return keep[labels]
 
 
 def _select_components(candidates: np.ndarray, response: np.ndarray, min_pixels: int, fraction: float, gap: float) -> np.ndarray:

@@ -38,7 +38,6 @@ from angioseg.methods.denver.losses import (
 )
 from angioseg.methods.denver.stage1 import Stage1Result, run_stage1
 from angioseg.methods.denver.stage2 import Stage2Rates, Stage2Result, run_stage2, stage2_schedule, trace_eulerian
-from angioseg.methods.denver.warping import inside_frame, pixel_grid, sample_pixels
 
 __all__ = [
     "BSplineMotion",
@@ -75,9 +74,6 @@ __all__ = [
     "reconstruction_loss",
     "vessel_normals",
     "warp_loss",
-    "inside_frame",
-    "pixel_grid",
-    "sample_pixels",
     "Stage1Result",
     "run_stage1",
     "Stage2Rates",

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from angioseg.errors import InputError
-from angioseg.methods.denver.warping import pixel_grid, sample_pixels
+from angioseg.warp import pixel_grid, sample_pixels
 
 __all__ = ["transport", "background_flow", "vessel_flow", "EulerianFlow"]
 

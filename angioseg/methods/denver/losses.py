@@ -28,7 +28,7 @@ from scipy import ndimage as ndi
 from skimage.morphology import skeletonize
 
 from angioseg.errors import InputError
-from angioseg.methods.denver.warping import inside_frame, pixel_grid, sample_pixels
+from angioseg.warp import inside_frame, pixel_grid, sample_pixels
 
 __all__ = [
     "LAMBDA_SMOOTH",

@@ -21,15 +21,15 @@ Pipeline (phases, timed under these names in `Segmentation.timings`):
   mask network sees the frame and the foreground layer (``mask_input="frame+layer"``,
   default) or the frame alone (``"frame"``, the paper's).
 * "temporal": the probabilities averaged along the motion over 2K + 1 frames, K = `temporal`
-  (default 2; `angioseg.methods.supervised.inference.motion_compensated_filter`, the sequence
+  (default 2; `angioseg.postprocess.motion_compensated_filter`, the sequence
   CE-Net paper's filter, along the flow backend's forward and backward flow), the test-time
   counterpart of L_mask's consistency along the flow. On the development runs below (K = 2,
   threshold 0.3): Dice 0.55 -> 0.61 (phantoms) and 0.53 -> 0.58 (ARCADE), clDice 0.43 -> 0.49
   and 0.56 -> 0.61, flicker 0.20 -> 0.15 and 0.24 -> 0.17.
 * "upsample": bilinear upsampling of the probability to the input size, threshold
   (`threshold`, 0.3: on the development runs below 0.3 gave 0.01-0.02 more Dice than 0.5), and post-processing: ``"none"`` (default); ``"prior"``
-  (`prior_components`: per frame, the components of the mask that touch the prior); ``"grow"``
-  (`region_grow`: 8-connected hysteresis per frame, components of p >= threshold that hold a
+  (`angioseg.postprocess.keep_touching`: per frame, the components of the mask that touch the prior); ``"grow"``
+  (`angioseg.postprocess.hysteresis`: 8-connected hysteresis per frame, components of p >= threshold that hold a
   pixel with p >= (1 + threshold) / 2). Last, components smaller than `min_component`
   (default 64 px at 512 x 512, scaled with the frame area; the size the prior's "paper"
   variant drops) are dropped per frame. Before the contrast arrives the probability holds a few
@@ -81,12 +81,10 @@ from angioseg.options import check_device
 from angioseg.methods.base import Segmentation, Segmenter, register
 from angioseg.methods.denver.stage1 import run_stage1
 from angioseg.methods.denver.stage2 import run_stage2, stage2_schedule
-from angioseg.types import LabelMap, Video
+from angioseg.postprocess import drop_small_components, hysteresis, keep_touching, motion_compensated_filter
+from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
-__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "region_grow", "prior_components", "drop_small_components",
-           "foreground_layer_prior"]
-
-VESSEL_LABELS = {0: "background", 1: "vessel"}
+__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior"]
 #: Vesselness scales (pixels) at a 512 x 512 frame, scaled with the frame size.
 REFERENCE_SIGMAS = (1.0, 3.0, 5.0, 7.0, 9.0)
 REFERENCE_SIZE = 512
@@ -131,53 +129,6 @@ def foreground_layer_prior(layer: np.ndarray, *, filter: str = "frangi", smoothi
     subtraction = np.clip(1.0 - contrast / max(top, 1e-6), 0.0, 1.0).astype(np.float32)
     sigmas = prior_sigmas(*subtraction.shape[1:])
     return vesselness_masks(subtraction, filter=filter, variant="paper", fov=None, sigmas=sigmas, device=device).masks
-
-
-def _label_per_frame(masks: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected components of bool `(T, H, W)` within each frame, never across frames:
-    `(T, H, W)` int labels (0 = background) and their count."""
-    structure = np.zeros((3, 3, 3), dtype=bool)
-    structure[1] = True
-    return ndi.label(masks, structure=structure)
-
-
-def prior_components(masks: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """Bool `(T, H, W)`: per frame, the 8-connected components of `masks` that hold at least
-    one pixel of the Hessian prior `prior` in the same frame (the prior seeds the growing)."""
-    labels, count = _label_per_frame(masks)
-    if count == 0:
-        return np.zeros(masks.shape, dtype=bool)
-    keep = np.zeros(count + 1, dtype=bool)
-    keep[np.unique(labels[prior & masks])] = True
-    keep[0] = False
-    return keep[labels]
-
-
-def drop_small_components(masks: np.ndarray, min_pixels: int) -> np.ndarray:
-    """Bool `(T, H, W)`: `masks` without the 8-connected components (per frame, never across
-    frames) of fewer than `min_pixels` pixels; `min_pixels` <= 1 keeps every component."""
-    masks = np.asarray(masks, dtype=bool)
-    if min_pixels <= 1:
-        return masks.copy()
-    labels, count = _label_per_frame(masks)
-    if count == 0:
-        return np.zeros(masks.shape, dtype=bool)
-    keep = np.bincount(labels.ravel(), minlength=count + 1) >= min_pixels
-    keep[0] = False
-    return keep[labels]
-
-
-def region_grow(probabilities: np.ndarray, *, threshold: float, seed_level: float, min_pixels: int) -> np.ndarray:
-    """Bool `(T, H, W)`: per frame, 8-connected components of p >= threshold holding a pixel
-    with p >= seed_level, without components of fewer than `min_pixels` pixels."""
-    labels, count = _label_per_frame(probabilities >= threshold)
-    if count == 0:
-        return np.zeros(probabilities.shape, dtype=bool)
-    keep = np.zeros(count + 1, dtype=bool)
-    keep[np.unique(labels[probabilities >= seed_level])] = True
-    keep &= np.bincount(labels.ravel(), minlength=count + 1) >= max(1, min_pixels)
-    keep[0] = False
-    return keep[labels]
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -322,7 +273,7 @@ class DenverSegmenter(Segmenter):
             return get_flow_backend("raft", weights=self.flow_weights, device=self.device)
         return get_flow_backend("dis")
 
-    def _segment(self, video: Video, *, prompt: LabelMap | None) -> Segmentation:
+    def _segment(self, video: Video, *, prompts: tuple[Prompt, ...]) -> Segmentation:
         timings: dict[str, float] = {}
         clock = [time.perf_counter()]
 
@@ -355,8 +306,8 @@ class DenverSegmenter(Segmenter):
         probabilities, masks = self._finish(smoothed, (height, width), prior_masks)
         lap("upsample")
         timings["total"] = sum(timings.values())
-        labels = LabelMap(masks.astype(np.uint8), dict(VESSEL_LABELS))
-        return Segmentation(labels, probabilities, timings, {"internal_size": list(size)})
+        labels = LabelMap(masks.astype(np.uint8), vessel_labels())
+        return Segmentation(labels, probabilities, timings, {"internal_size": list(size)}, threshold=self.threshold)
 
     def _background(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
         """Canonical background `(h, w)`, the displacement `(T, h, w, 2)` to start stage 2's
@@ -390,8 +341,6 @@ class DenverSegmenter(Segmenter):
         flow backend's motion (K = `temporal`; module docstring)."""
         if self.temporal == 0 or probabilities.shape[0] < 2:
             return probabilities
-        from angioseg.methods.supervised.inference import motion_compensated_filter
-
         return motion_compensated_filter(probabilities, frames, radius=self.temporal, flows=(forward, backward))
 
     def _finish(self, probabilities: np.ndarray, size: tuple[int, int], prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -405,6 +354,6 @@ class DenverSegmenter(Segmenter):
         if self.postprocess == "none":
             return upsampled, drop_small_components(upsampled >= self.threshold, min_pixels)
         if self.postprocess == "prior":
-            return upsampled, drop_small_components(prior_components(upsampled >= self.threshold, prior), min_pixels)
+            return upsampled, drop_small_components(keep_touching(upsampled >= self.threshold, prior), min_pixels)
         seed_level = 0.5 * (1.0 + self.threshold)
-        return upsampled, region_grow(upsampled, threshold=self.threshold, seed_level=seed_level, min_pixels=min_pixels)
+        return upsampled, hysteresis(upsampled, low=self.threshold, high=seed_level, min_pixels=min_pixels)

@@ -83,7 +83,7 @@ from angioseg.methods.denver.losses import (
     warp_loss,
 )
 from angioseg.methods.denver.stage1 import adam
-from angioseg.methods.denver.warping import pixel_grid, sample_pixels
+from angioseg.warp import pixel_grid, sample_pixels
 from angioseg.nn.unet import UNet
 
 __all__ = [

@@ -1,5 +1,10 @@
 """Supervised segmenters behind the common interface: U-Net, CE-Net, sequence CE-Net and
 3D-2D CE-Net, running the weights shipped in `angioseg/weights/` (or any `weights=` file).
+
+U-Net and CE-Net see one frame at a time and are streaming methods (`reset` / `step`;
+`segment` batches `batch` frames per forward pass through the same per-frame path). The
+sequence CE-Net filters over past and future frames and the 3D-2D CE-Net reads a clip centred
+on each frame, so both see the whole run.
 """
 
 from __future__ import annotations
@@ -11,15 +16,14 @@ import numpy as np
 import torch
 
 from angioseg.errors import InputError
-from angioseg.methods.base import Segmentation, Segmenter, register, temporal_filter
-from angioseg.methods.supervised.inference import motion_compensated_filter, predict_probabilities
+from angioseg.methods.base import FrameResult, Segmentation, Segmenter, StreamingSegmenter, register
+from angioseg.methods.supervised.inference import predict_probabilities
 from angioseg.methods.supervised.onnx_backend import OnnxModel
-from angioseg.methods.supervised.weights import WEIGHTS_DIR, load_model, shipped_weights
+from angioseg.methods.supervised.weights import load_model, shipped_weights, weights_dir
 from angioseg.nn import fold_for_inference
 from angioseg.nn.layers import to_channels_last
-from angioseg.types import LabelMap, Video
-
-VESSEL_LABELS = {0: "background", 1: "vessel"}
+from angioseg.postprocess import motion_compensated_filter, temporal_filter
+from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
 
 class NetworkSegmenter(Segmenter):
@@ -60,7 +64,7 @@ class NetworkSegmenter(Segmenter):
 
     @classmethod
     def is_ready(cls) -> bool:
-        return (WEIGHTS_DIR / f"{cls.default_weights_name()}.safetensors").is_file()
+        return (weights_dir() / f"{cls.default_weights_name()}.safetensors").is_file()
 
     @classmethod
     def default_weights_name(cls) -> str:
@@ -70,32 +74,56 @@ class NetworkSegmenter(Segmenter):
         return {**super().options(), "weights": self.weights_path, "batch": self.batch, "threshold": self.threshold, "backend": self.backend,
                 "fold": self.fold}
 
-    def probabilities(self, video: Video) -> np.ndarray:
-        """`(T, H, W)` float32 vessel probability of every frame."""
-        return predict_probabilities(self.runner, self.spec, video.frames, batch=self.batch, device=self.device,
+    def probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """`(T, H, W)` float32 vessel probability of every frame of `(T, H, W)` frames."""
+        return predict_probabilities(self.runner, self.spec, frames, batch=self.batch, device=self.device,
                                      channels_last=self.backend == "torch")
 
-    def _segment(self, video: Video, *, prompt: LabelMap | None) -> Segmentation:
+    def _segment(self, video: Video, *, prompts: tuple[Prompt, ...]) -> Segmentation:
         start = time.perf_counter()
-        probabilities = self.probabilities(video)
+        probabilities = self.probabilities(video.frames)
         timings = {"network": time.perf_counter() - start}
         probabilities = self.post_process(probabilities, video, timings)
         labels = (probabilities >= self.threshold).astype(np.uint8)
-        return Segmentation(LabelMap(labels, dict(VESSEL_LABELS)), probabilities, timings)
+        return Segmentation(LabelMap(labels, vessel_labels()), probabilities, timings, threshold=self.threshold)
 
     def post_process(self, probabilities: np.ndarray, video: Video, timings: dict[str, float]) -> np.ndarray:
         return probabilities
 
 
+class FrameNetworkSegmenter(StreamingSegmenter, NetworkSegmenter):
+    """A per-frame network as a streaming method: `step` runs one frame, `segment` runs
+    `batch` frames per forward pass through `_step_batch` (the same masks; batching is faster)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.step_batch_size = self.batch
+
+    def label_table(self, prompts: tuple[Prompt, ...]) -> dict[int, str]:
+        return vessel_labels()
+
+    def _reset(self, *, height: int, width: int, label_table: dict[int, str], fps: float | None) -> None:
+        if label_table != vessel_labels():
+            raise InputError(f"method {self.name!r} segments vessels only; its label table is {vessel_labels()}")
+
+    def _step(self, frame: np.ndarray, *, mask: np.ndarray | None) -> FrameResult:
+        return self._step_batch(frame[None])[0]
+
+    def _step_batch(self, frames: np.ndarray) -> list[FrameResult]:
+        foreground = self.probabilities(frames)
+        labels = (foreground >= self.threshold).astype(np.uint8)
+        return [FrameResult(label, np.stack([1.0 - p, p]), None) for label, p in zip(labels, foreground)]
+
+
 @register
-class UNetSegmenter(NetworkSegmenter):
+class UNetSegmenter(FrameNetworkSegmenter):
     name = "unet"
     description = "U-Net baseline, per frame (shipped weights, trained on phantoms + ARCADE pseudo-videos)"
     weights_name = "unet"
 
 
 @register
-class CENetSegmenter(NetworkSegmenter):
+class CENetSegmenter(FrameNetworkSegmenter):
     name = "cenet"
     description = "CE-Net (ResNet-34, DAC + RMP), lite width, per frame"
     weights_name = "cenet"

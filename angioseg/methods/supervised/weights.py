@@ -7,6 +7,7 @@ validation Dice). `load_model(path)` rebuilds the network from the file alone.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +22,10 @@ from angioseg.errors import InputError
 from angioseg.io.atomic import atomic_file
 from angioseg.nn import build_model
 
-#: Shipped weights live inside the package.
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+def weights_dir() -> Path:
+    """The folder of the shipped weights, inside the installed package (`importlib.resources`:
+    found from a wheel install as from a checkout)."""
+    return Path(str(importlib.resources.files("angioseg").joinpath("weights")))
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> tuple
 
 def shipped_weights(name: str) -> Path:
     """Path of the weights shipped for model `name` (InputError when not shipped)."""
-    path = WEIGHTS_DIR / f"{name}.safetensors"
+    path = weights_dir() / f"{name}.safetensors"
     if not path.is_file():
         raise InputError(f"no shipped weights for model {name!r} (looked for {path.name} in the package); train them with 'angioseg train {name}'")
     return path

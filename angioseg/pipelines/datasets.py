@@ -1,0 +1,140 @@
+"""Making data sets with exact ground truth: phantom XCA runs and real-anatomy pseudo-videos
+(DAVIS-style folders, `angioseg.data.davis`), as `angioseg data ...` and the demo make them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
+
+import numpy as np
+
+from angioseg.errors import InputError
+from angioseg.types import DEFAULT_LABELS, LabelMap, Video, vessel_labels
+
+Item = TypeVar("Item")
+
+
+def _quiet(items: Iterable[Item], **_: object) -> Iterable[Item]:
+    return items
+
+
+def make_phantom_set(
+    out: str | os.PathLike[str],
+    *,
+    n: int = 1,
+    seed: int = 0,
+    size: int = 512,
+    frames: int = 60,
+    fps: float = 15.0,
+    dicom: bool = True,
+    overlay: bool = True,
+    motion: bool = True,
+    progress: Callable[..., Iterable] = _quiet,
+) -> Path:
+    """`n` phantom runs (`angioseg.data.phantom`) in a DAVIS-style folder `out`, with one DICOM
+    (`DICOM/NAME.dcm`) and one overlay video (`Overlays/NAME.mp4`) per run where asked; the
+    exact motion in `Motion/` unless `motion` is False. `progress` wraps the run loop (e.g. tqdm)."""
+    from angioseg.data.davis import DavisWriter
+    from angioseg.data.phantom import PhantomParams, generate_phantom
+    from angioseg.data.seeds import derive_seed
+
+    if size < 32:
+        raise InputError(f"size must be at least 32 pixels, got {size}")
+    info = {"generator": "angioseg data phantom", "seed": seed, "n": n}
+    with DavisWriter(out, label_table=DEFAULT_LABELS, info=info) as writer:
+        for index in progress(range(n), desc="phantom runs", unit="run"):
+            run_seed = derive_seed(seed, index)
+            params = PhantomParams.sample(np.random.default_rng(run_seed), size=size, frames=frames, fps=fps)
+            run = generate_phantom(params, seed=run_seed)
+            name = f"phantom_{index:03d}"
+            writer.add(name, run.video, run.masks, flow_backward=run.flow_backward if motion else None,
+                       meta={"seed": run_seed, "generator": params.to_dict()})
+            _write_extras(writer.path, name, run.video, run.masks, dicom=dicom, overlay=overlay)
+    return Path(out)
+
+
+def _write_extras(root: Path, name: str, video: Video, masks: LabelMap, *, dicom: bool, overlay: bool) -> None:
+    from angioseg.io import write_dicom, write_overlay_video
+
+    if dicom:
+        (root / "DICOM").mkdir(exist_ok=True)
+        write_dicom(video, root / "DICOM" / f"{name}.dcm", bits_stored=8, fps_tag="FrameTime")
+    if overlay:
+        (root / "Overlays").mkdir(exist_ok=True)
+        write_overlay_video(video, masks.labels, masks.label_table, root / "Overlays" / f"{name}.mp4")
+
+
+def annotated_frames(
+    images: str | os.PathLike[str], *, masks: str | os.PathLike[str] | None = None,
+    arcade_labels: str | os.PathLike[str] | None = None, limit: int | None = None,
+) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Yield (name, image (H, W) float32, vessel mask (H, W) bool) for each frame of `images`,
+    its mask from `masks` (same file stem) or from ARCADE polygons in `arcade_labels`."""
+    from angioseg.data.arcade import rasterise_polygons, read_yolo_polygons
+    from angioseg.io.images import list_image_files, read_image
+    from angioseg.io.labels import read_label_image
+
+    images, mask_dir = Path(images), Path(masks if masks is not None else arcade_labels or "")
+    if (masks is None) == (arcade_labels is None):
+        raise InputError("give the masks of the frames as a mask folder or as ARCADE polygon files (one of the two)")
+    if not images.is_dir():
+        raise InputError(f"--images {images} is not a folder")
+    if not mask_dir.is_dir():
+        raise InputError(f"{mask_dir} is not a folder")
+    files = list_image_files(images)
+    if not files:
+        raise InputError(f"{images} holds no images")
+    files = files[:limit] if limit else files
+    masks_by_stem = {p.stem: p for p in list_image_files(mask_dir)} if masks is not None else {}
+    for image_path in files:
+        image = read_image(image_path)
+        if masks is not None:
+            mask_path = masks_by_stem.get(image_path.stem)
+            if mask_path is None:
+                raise InputError(f"image {image_path.name} has no mask in {mask_dir}")
+            mask = read_label_image(mask_path) > 0
+        else:
+            mask_path = mask_dir / f"{image_path.stem}.txt"
+            if not mask_path.exists():
+                raise InputError(f"image {image_path.name} has no polygon file {mask_path}")
+            mask = rasterise_polygons(read_yolo_polygons(mask_path), image.shape[0], image.shape[1])
+        if mask.shape != image.shape:
+            raise InputError(
+                f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but image {image_path.name} is {image.shape[1]}x{image.shape[0]}"
+            )
+        if not mask.any():
+            raise InputError(f"mask {mask_path} of image {image_path.name} is empty")
+        yield image_path.stem, image, mask
+
+
+def make_pseudo_video_set(
+    out: str | os.PathLike[str],
+    frames_and_masks: Iterable[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    frames: int = 32,
+    fps: float | None = None,
+    seed: int = 0,
+    motion: bool = True,
+    source_name: str = "",
+    progress: Callable[..., Iterable] = _quiet,
+) -> int:
+    """One real-anatomy pseudo-video (`angioseg.data.pseudo_video`) per (name, image, mask) in
+    a DAVIS-style folder `out`; every input is read and checked before any output is made.
+    Returns the number of videos."""
+    from angioseg.data.davis import DavisWriter
+    from angioseg.data.pseudo_video import PseudoVideoParams, make_pseudo_video
+    from angioseg.data.seeds import derive_seed
+
+    inputs = list(frames_and_masks)
+    info = {"generator": "angioseg data make-videos", "seed": seed, "source_images": source_name}
+    with DavisWriter(out, label_table=vessel_labels(), info=info) as writer:
+        for index, (name, image, mask) in enumerate(progress(inputs, desc="pseudo-videos", unit="video")):
+            video_seed = derive_seed(seed, index)
+            params = PseudoVideoParams.sample(np.random.default_rng(video_seed), frames=frames, fps=fps)
+            result = make_pseudo_video(image, mask, params=params, seed=video_seed)
+            writer.add(name, result.video, result.masks, flow_backward=result.flow_backward if motion else None,
+                       meta={"seed": video_seed, "source_image": name, "start_point": list(result.start_point),
+                             "generator": params.to_dict()})
+    return len(inputs)
