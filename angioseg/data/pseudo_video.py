@@ -74,13 +74,13 @@ import numpy as np
 
 from angioseg.data.motion import CardiacBreathingMotion, MotionParams
 from angioseg.errors import InputError
-from angioseg.types import LabelMap, Video
+from angioseg.types import VESSEL_LABELS, LabelMap, Video
 from angioseg.warp import sample_at
 
 #: Clinical cine frame rates `PseudoVideoParams.sample` draws from when no fps is given.
 COMMON_FPS = (7.5, 10.0, 12.5, 15.0, 25.0, 30.0)
 #: Label table of the masks.
-PSEUDO_VIDEO_LABELS: dict[int, str] = {0: "background", 1: "vessel"}
+PSEUDO_VIDEO_LABELS: dict[int, str] = VESSEL_LABELS
 #: Geodesic cost per pixel outside the vessels (inside: 1).
 OUTSIDE_COST = 20.0
 _EPS = 1.0 / 1024.0

@@ -30,7 +30,7 @@ import numpy as np
 from angioseg.errors import InputError
 from angioseg.options import check_options, parse_spec
 from angioseg.postprocess.labels import foreground_probability, one_hot_probabilities
-from angioseg.types import LabelMap, Prompt, Video, as_prompts
+from angioseg.types import LabelMap, Prompt, Video, as_prompts, vessel_labels
 
 #: How far per-pixel class probabilities may sum away from 1 (float32 filters and resampling).
 SUM_TOLERANCE = 1e-3
@@ -211,8 +211,11 @@ class StreamingSegmenter(Segmenter):
         self._index = 0
 
     def label_table(self, prompts: tuple[Prompt, ...]) -> dict[int, str]:
-        """The label table of the output: by default the union of the prompts' tables, or the
-        method's own (override); every id a later `step(mask=...)` uses must be in it."""
+        """The label table of the output: by default the union of the prompts' tables (the
+        vessel table without prompts), or the method's own (override); every id a later
+        `step(mask=...)` uses must be in it."""
+        if not prompts:
+            return vessel_labels()
         table: dict[int, str] = {0: "background"}
         for one in prompts:
             table.update(one.label_table)
