@@ -288,3 +288,85 @@ def test_the_temporal_filter_averages_along_the_motion(video):
     smoothed = _run(video, f"{FAST},temporal=1").probabilities
     assert not np.allclose(raw, smoothed)
     assert np.abs(np.diff(smoothed, axis=0)).mean() < np.abs(np.diff(raw, axis=0)).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Quality: the trained masks beat the prior they were trained against
+# ---------------------------------------------------------------------------------------------
+
+#: Tuned by measurement (see the docstring below); changing any of these needs a re-tune.
+QUALITY_PHANTOM = PhantomParams(size=64, frames=12, fps=6.0)
+QUALITY_PHANTOM_SEED = 2
+QUALITY_SPEC = "denver:stage1_iterations=300,stage2_iterations=500,seed=0"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Pin torch to one thread for the test: the numbers below were measured so (torch's
+    reductions differ in the last bits with the thread count), and on a shared 2-core machine
+    two threads oversubscribed took the run from ~15 s to minutes."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_trained_masks_beat_their_own_vesselness_prior(monkeypatch, one_torch_thread):
+    """Stage 2 must add something to its Hessian prior: a stub that returned the prior (margin
+    0) or noise (Dice ~0) fails here, which the 2-iteration wiring tests above cannot tell.
+
+    Phantom: 64 x 64, 12 frames at 6 fps (the run spans the contrast fill: 10 of 12 frames hold
+    vessel, ~1 % of the pixels; at the default 15 fps only 7 frames and ~0.4 %), seed 2.
+    DeNVeR: stage 1 300 steps, stage 2 500 steps, internal resolution = input, other options
+    the defaults. Score: mean per-frame Dice against the truth's vessel label (1; the catheter,
+    2, is not a vessel) over the frames that hold vessel. The prior is the one the run itself
+    trains against (the bool input-size masks `_prior` returns, spied on), Frangi the classical
+    baseline `methods.get("frangi")`.
+
+    Measured (CPU, 1 thread) as denver / prior / frangi for phantom seeds 0-5 x method seeds
+    0, 1:
+      p0: 0.598/0.488/0.079, 0.550/0.373      p3: 0.489/0.390/0.089, 0.373/0.261
+      p1: 0.606/0.519/0.057, 0.600/0.483      p4: 0.620/0.528/0.062, 0.563/0.407
+      p2: 0.604/0.509/0.038, 0.591/0.452      p5: 0.602/0.510/0.053, 0.545/0.446
+    margin denver - prior 0.087-0.177 (this test's p2/m0: 0.095); the predicted vessel area is
+    1.3-3.3 x the true one. With stage2_iterations=300 the margin was 0.08-0.15 on p0-p4 but
+    -0.05 on p5/m1 (and 100-200 steps fall below the prior on method seed 1): keep >= 500.
+    Stage 2 at 2 steps (an untrained mask) scores 0.042 with half the pixels marked; two torch
+    threads gave 0.612 for p2/m0.
+    Run time ~15-20 s on one thread (stage 2 ~10-13 s, stage 1 ~4-5 s), pinned to one thread
+    (`one_torch_thread`).
+    """
+    run = generate_phantom(QUALITY_PHANTOM, seed=QUALITY_PHANTOM_SEED)
+    truth = run.masks.labels == 1
+    filled = truth.reshape(len(truth), -1).any(axis=1)
+    assert 6 <= filled.sum() < len(truth)  # the fill is in the run, and so are frames before it
+
+    def vessel_dice(masks: np.ndarray) -> float:
+        from angioseg.eval.overlap import dice
+
+        return dice(masks[filled], truth[filled])
+
+    segmenter = methods.get_from_spec(QUALITY_SPEC)
+    priors = []
+    original = segmenter._prior
+
+    def spy(*args, **kwargs):
+        small, masks = original(*args, **kwargs)
+        priors.append(masks)
+        return small, masks
+
+    monkeypatch.setattr(segmenter, "_prior", spy)
+    predicted = segmenter.segment(run.video).masks.labels == 1
+    assert len(priors) == 1 and priors[0].shape == truth.shape
+    frangi = methods.get("frangi").segment(run.video).masks.labels == 1
+
+    ours, prior, classical = vessel_dice(predicted), vessel_dice(priors[0]), vessel_dice(frangi)
+    scores = f"denver {ours:.3f}, prior {prior:.3f}, frangi {classical:.3f}"
+    assert ours >= prior + 0.05, scores  # measured +0.095 here, >= +0.087 over 12 seed pairs
+    assert ours >= 0.45, scores  # measured 0.604 here
+    assert ours >= classical + 0.3, scores  # Frangi on the raw frames: 0.04-0.09
+    # Not trivially empty or full: the vessel area is of the true one's order, frame by frame.
+    ratio = predicted.mean() / truth.mean()
+    assert 0.5 <= ratio <= 4.0, f"predicted / true vessel area {ratio:.2f}"
+    assert predicted[filled].reshape(int(filled.sum()), -1).any(axis=1).all()
+    assert predicted.reshape(len(predicted), -1).mean(axis=1).max() < 0.1
