@@ -18,5 +18,5 @@ def test_registry_lists_and_creates_methods():
     assert result.options["method"] == "frangi" and result.timings["total"] > 0
     with pytest.raises(InputError, match="unknown method"):
         get("nope")
-    with pytest.raises(InputError, match="method 'frangi' has no option not_an_option; its options: device, dtype, variant"):
+    with pytest.raises(InputError, match="method .frangi. has no option not_an_option; its options: clahe, device, dtype, scales, variant"):
         get("frangi", not_an_option=1)

@@ -3,6 +3,7 @@
 - `angioseg data phantom`: phantom XCA runs (DAVIS-style folder + one DICOM and one overlay
   video per sequence).
 - `angioseg data make-videos`: real-anatomy pseudo-videos from annotated frames.
+- `angioseg data stills`: an image + mask folder from annotated frames (e.g. ARCADE polygons).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     commands.required = True
     _register_phantom(commands)
     _register_make_videos(commands)
+    _register_stills(commands)
 
 
 def _register_phantom(commands: argparse._SubParsersAction) -> None:
@@ -48,17 +50,13 @@ def run_phantom(args: argparse.Namespace) -> int:
 
 def _register_make_videos(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("make-videos", help="turn annotated frames into real-anatomy pseudo-videos")
-    parser.add_argument("--images", required=True, type=Path, help="folder of frames")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--masks", type=Path, help="folder of vessel masks with the images' file stems")
-    source.add_argument("--arcade-labels", type=Path, help="folder of ARCADE/YOLO polygon .txt files")
+    _add_annotated_frames_options(parser)
     parser.add_argument("--out", required=True, type=Path,
                         help="output DAVIS-style folder (new, empty, or an earlier angioseg data folder, replaced atomically)")
     parser.add_argument("--frames", type=positive_int, default=32, help="frames per video (default 32)")
     parser.add_argument("--fps", type=frame_rate, default=None,
                         help="frame rate (default: drawn per video from 7.5-30 fps, like clinical runs)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first K frames (natural order)")
     parser.add_argument("--no-motion", action="store_true", help="skip the exact motion fields (Motion/*.npz)")
     add_threads_option(parser)
     parser.set_defaults(run=run_make_videos)
@@ -71,4 +69,29 @@ def run_make_videos(args: argparse.Namespace) -> int:
     count = make_pseudo_video_set(args.out, frames, frames=args.frames, fps=args.fps, seed=args.seed, motion=not args.no_motion,
                                   source_name=args.images.name, progress=progress_bar())
     print(f"wrote {count} pseudo-video(s) to {args.out}")
+    return 0
+
+
+def _add_annotated_frames_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--images", required=True, type=Path, help="folder of frames")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--masks", type=Path, help="folder of vessel masks with the images' file stems")
+    source.add_argument("--arcade-labels", type=Path, help="folder of ARCADE/YOLO polygon .txt files")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first K frames (natural order)")
+
+
+def _register_stills(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("stills", help="an image + mask folder (images/, masks/) from annotated frames")
+    _add_annotated_frames_options(parser)
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output folder (new, empty, or an earlier one of this verb, replaced atomically)")
+    parser.set_defaults(run=run_stills)
+
+
+def run_stills(args: argparse.Namespace) -> int:
+    from angioseg.pipelines.datasets import annotated_frames, make_still_set
+
+    frames = annotated_frames(args.images, masks=args.masks, arcade_labels=args.arcade_labels, limit=args.limit)
+    count = make_still_set(args.out, frames, progress=progress_bar())
+    print(f"wrote {count} still(s) to {args.out}")
     return 0

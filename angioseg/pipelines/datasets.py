@@ -138,3 +138,36 @@ def make_pseudo_video_set(
                        meta={"seed": video_seed, "source_image": name, "start_point": list(result.start_point),
                              "generator": params.to_dict()})
     return len(inputs)
+
+
+def make_still_set(
+    out: str | os.PathLike[str],
+    frames_and_masks: Iterable[tuple[str, np.ndarray, np.ndarray]],
+    *,
+    progress: Callable[..., Iterable] = _quiet,
+) -> int:
+    """An image + mask folder `out` (``images/NAME.png`` 8-bit grey, ``masks/NAME.png`` 0/255)
+    from (name, image, vessel mask) triples, e.g. ARCADE stills with their polygons rasterised:
+    the layout `angioseg evaluate` scores one frame per case on. Written atomically; every
+    input is read before any output. Returns the number of stills."""
+    import cv2
+
+    from angioseg.io.atomic import atomic_directory
+
+    inputs = list(frames_and_masks)
+    with atomic_directory(out, replaceable=_is_still_set, what="data folder") as tmp:
+        (tmp / "images").mkdir()
+        (tmp / "masks").mkdir()
+        for name, image, mask in progress(inputs, desc="stills", unit="image"):
+            cv2.imwrite(str(tmp / "images" / f"{name}.png"), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+            cv2.imwrite(str(tmp / "masks" / f"{name}.png"), mask.astype(np.uint8) * 255)
+        (tmp / STILL_SET_MARKER).write_text(f"{len(inputs)} stills written by angioseg data stills\n")
+    return len(inputs)
+
+
+#: The file by which `make_still_set` recognises its own earlier output (replaced on a rerun).
+STILL_SET_MARKER = "angioseg-stills.txt"
+
+
+def _is_still_set(folder: Path) -> bool:
+    return (Path(folder) / STILL_SET_MARKER).is_file()
