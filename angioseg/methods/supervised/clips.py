@@ -4,9 +4,14 @@ All sequences of one or more DAVIS-style folders are held in memory as uint8 fra
 boolean vessel masks. A sample is the clip of frames t-N..t+N (edge frames repeated, the
 3D-2D paper's rule) cropped to `crop` x `crop`, with the mask of the centre frame t; 2-D
 models use N = 0. Crops are drawn around a vessel pixel with probability `vessel_bias`, so
-thin vessels are not drowned in background. Augmentation keeps the scale (the models run at
-the data's resolution): flips, 90-degree rotations, gamma, contrast and brightness jitter,
-and extra Gaussian noise.
+thin vessels are not drowned in background. The default augmentation keeps the scale (the
+models run at the data's resolution): flips, 90-degree rotations, gamma, contrast and
+brightness jitter, and extra Gaussian noise.
+
+For models meant to work on any hospital's angiograms, `ClipSampler` takes instead a
+`SiteAugmentation` (angioseg.data.augment: resolution, collimator, burnt-in text, blur,
+noise, display curve, JPEG), per-run percentile normalisation (`normalise`), and static or
+slow clips (`static_fraction`, `slow_fraction`) so the temporal models also work on stills.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from angioseg.data.augment import SiteAugmentation, normalise_range, percentile_bounds, slow_clip, static_clip
 from angioseg.data.davis import DavisFolder
 from angioseg.errors import InputError
 
@@ -55,6 +61,17 @@ def clip_indices(t: int, count: int, radius: int) -> np.ndarray:
     return np.clip(np.arange(t - radius, t + radius + 1), 0, count - 1)
 
 
+def reflect_indices(start: int, length: int, count: int) -> np.ndarray:
+    """Indices start..start+length-1 reflected into [0, count-1] about the edge pixels
+    (-1 -> 1, count -> count - 2, OpenCV's BORDER_REFLECT_101), for windows past a frame's edge."""
+    indices = np.arange(start, start + length)
+    if count == 1:
+        return np.zeros_like(indices)
+    period = 2 * (count - 1)
+    indices = np.mod(indices, period)
+    return np.where(indices >= count, period - indices, indices)
+
+
 class ClipSampler:
     """Random training batches.
 
@@ -64,17 +81,41 @@ class ClipSampler:
         crop: square crop size in pixels (at most the frame size).
         vessel_bias: probability that a crop is centred near a vessel pixel.
         seed: all randomness comes from this seed.
+        augmentation: None for the default augmentation (`_augment`); a `SiteAugmentation`
+            replaces it. The sampler then cuts a window of `augmentation.window(crop)` pixels
+            centred on the crop (reflected past the frame's edges) so that zooming out needs
+            no padding, and the augmentation brings it back to `crop`.
+        static_fraction: probability that a sample is a still: after augmentation every frame
+            becomes the centre frame (`static_clip`), as when a single image is segmented.
+        slow_fraction: probability that a sample is a twice slower run, by repeated frames
+            (`slow_clip`, before augmentation). At most one of static and slow per sample.
+        normalise: map each sequence's 0.5..99.5 percentiles (over the whole run, as at
+            inference: `percentile_normalise`) to 0..1 instead of dividing by 255.
+
+    With the defaults (no augmentation, no static or slow clips, no normalisation) a seed gives
+    the same batches as before these options existed.
     """
 
-    def __init__(self, sequences: list[TrainingSequence], *, radius: int, crop: int, vessel_bias: float = 0.7, seed: int = 0) -> None:
+    def __init__(self, sequences: list[TrainingSequence], *, radius: int, crop: int, vessel_bias: float = 0.7, seed: int = 0,
+                 augmentation: SiteAugmentation | None = None, static_fraction: float = 0.0, slow_fraction: float = 0.0,
+                 normalise: bool = False) -> None:
         self.sequences = sequences
         self.radius = radius
         self.crop = crop
         self.vessel_bias = vessel_bias
         self.rng = np.random.default_rng(seed)
+        self.augmentation = augmentation
+        self.static_fraction = float(static_fraction)
+        self.slow_fraction = float(slow_fraction)
+        self.normalise = normalise
         smallest = min(min(s.frames.shape[1:]) for s in sequences)
         if crop > smallest:
             raise InputError(f"crop {crop} is larger than the smallest frame side {smallest}")
+        if not (0 <= self.static_fraction and 0 <= self.slow_fraction and self.static_fraction + self.slow_fraction <= 1):
+            raise InputError(f"static_fraction {static_fraction} and slow_fraction {slow_fraction} "
+                             "must be >= 0 and sum to at most 1")
+        #: Per-sequence (p0.5, p99.5) of the uint8 frames, when normalising.
+        self.bounds = [percentile_bounds(s.frames) for s in sequences] if normalise else None
 
     def _crop_origin(self, vessel: np.ndarray) -> tuple[int, int]:
         height, width = vessel.shape
@@ -105,13 +146,36 @@ class ClipSampler:
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """One sample: clip (2N+1, crop, crop) float32 and mask (crop, crop) float32."""
-        sequence = self.sequences[int(self.rng.integers(len(self.sequences)))]
+        index = int(self.rng.integers(len(self.sequences)))
+        sequence = self.sequences[index]
         t = int(self.rng.integers(sequence.frames.shape[0]))
         y0, x0 = self._crop_origin(sequence.vessel[t])
-        window = (slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
         indices = clip_indices(t, sequence.frames.shape[0], self.radius)
-        clip = sequence.frames[indices][:, window[0], window[1]].astype(np.float32) / 255.0
-        clip, mask = self._augment(clip, sequence.vessel[t][window])
+        if self.augmentation is None:
+            window = (slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
+            raw, mask = sequence.frames[indices][:, window[0], window[1]], sequence.vessel[t][window]
+        else:  # a window centred on the crop, with room to zoom out
+            side = self.augmentation.window(self.crop)
+            before = (side - self.crop) // 2
+            height, width = sequence.frames.shape[1:]
+            rows, cols = reflect_indices(y0 - before, side, height), reflect_indices(x0 - before, side, width)
+            raw, mask = sequence.frames[np.ix_(indices, rows, cols)], sequence.vessel[t][np.ix_(rows, cols)]
+        if self.bounds is not None:
+            clip = normalise_range(raw, *self.bounds[index])
+        else:
+            clip = raw.astype(np.float32) / 255.0
+        static = False
+        if self.static_fraction > 0 or self.slow_fraction > 0:
+            draw = self.rng.random()
+            static = draw < self.static_fraction
+            if not static and draw < self.static_fraction + self.slow_fraction:
+                clip = slow_clip(clip, self.rng)
+        if self.augmentation is None:
+            clip, mask = self._augment(clip, mask)
+        else:
+            clip, mask = self.augmentation(clip, mask, self.rng, size=(self.crop, self.crop))
+        if static:
+            clip = static_clip(clip)
         return np.ascontiguousarray(clip), mask.astype(np.float32)
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
