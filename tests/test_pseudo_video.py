@@ -267,3 +267,23 @@ def test_real_background_has_the_vessels_removed(arcade_val: ArcadeDataset) -> N
     contrast_background = abs(background[ring].mean() - background[mask].mean())
     assert contrast_image > 0.05
     assert contrast_background < 0.2 * contrast_image
+
+
+def test_all_vessels_mask_adds_an_unannotated_branch_but_not_a_piece_at_the_edge():
+    """A syntax-style annotation marks the main vessel only; the "all"-style target adds the
+    dark branch joined to it, and leaves out a dark line running to the frame's edge."""
+    import cv2
+
+    from angioseg.data.pseudo_video import all_vessels_mask
+
+    rng = np.random.default_rng(0)
+    image = np.clip(0.75 + 0.01 * rng.standard_normal((256, 256)), 0, 1).astype(np.float32)
+    cv2.line(image, (40, 128), (216, 128), 0.35, 7)  # the annotated main vessel
+    cv2.line(image, (128, 131), (150, 190), 0.5, 3)  # an unannotated side branch joined to it
+    cv2.line(image, (60, 125), (60, 0), 0.5, 3)  # a dark line from the vessel to the frame's edge
+    mask = np.zeros((256, 256), bool)
+    cv2.line(mask.view(np.uint8), (40, 128), (216, 128), 1, 7)
+    target = all_vessels_mask(image, mask)
+    assert target[mask].all()
+    assert target[160:180, 135:145].any()  # the branch
+    assert not target[5:60, 55:65].any()  # the edge-reaching line

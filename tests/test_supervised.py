@@ -167,3 +167,31 @@ def test_validation_dice_scores_the_frames_that_show_vessel():
                            frames_per_sequence=8) == pytest.approx(2 * 20 / (20 + 40))
     empty = TrainingSequence("e", frames[:3], vessel[:3])
     assert validation_dice(Threshold(), spec, [empty], frames_per_sequence=8) == 0.0
+
+
+def test_training_on_stills_with_site_augmentation_and_dice_bce(tmp_path):
+    """An image + mask folder trains like a DAVIS folder (one-frame sequences); the site
+    augmentation, static clips and Dice + BCE run and are recorded in the weights."""
+    import cv2
+
+    from angioseg.methods.supervised.training import training_loss
+
+    for sub in ("images", "masks"):
+        (tmp_path / "stills" / sub).mkdir(parents=True)
+    for k in range(3):
+        image = np.full((48, 48), 200, np.uint8)
+        cv2.line(image, (2, 10 + 10 * k), (45, 14 + 10 * k), 60, 3)
+        cv2.imwrite(str(tmp_path / "stills" / "images" / f"{k}.png"), image)
+        cv2.imwrite(str(tmp_path / "stills" / "masks" / f"{k}.png"), (image < 100).astype(np.uint8) * 255)
+    config = TrainConfig(model="cenet3d2d-n1", data=[str(tmp_path / "stills")], out=str(tmp_path / "run"), steps=2, batch=2,
+                         crop=32, augment="site", static_fraction=0.5, loss="dice+bce", seed=1)
+    summary = train(config, log=lambda _: None)
+    assert summary["steps"] == 2
+    recorded = read_metadata(tmp_path / "run" / "last.safetensors")["info"]["config"]
+    assert recorded["augment"] == "site" and recorded["loss"] == "dice+bce"
+    logits = torch.tensor([[[[4.0, -4.0]]]])
+    targets = torch.tensor([[[[1.0, 0.0]]]])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    assert training_loss(logits, targets, "dice+bce") == pytest.approx(float(training_loss(logits, targets, "dice") + bce))
+    with pytest.raises(InputError, match="augment"):
+        train(TrainConfig(**{**config.__dict__, "augment": "heavy", "out": str(tmp_path / "x")}), log=lambda _: None)

@@ -65,7 +65,8 @@ def _register_make_videos(commands: argparse._SubParsersAction) -> None:
 def run_make_videos(args: argparse.Namespace) -> int:
     from angioseg.pipelines.datasets import annotated_frames, make_pseudo_video_set
 
-    frames = annotated_frames(args.images, masks=args.masks, arcade_labels=args.arcade_labels, limit=args.limit)
+    frames = annotated_frames(args.images, masks=args.masks, arcade_labels=args.arcade_labels, limit=args.limit,
+                              first=args.first - 1, label_style=args.label_style)
     count = make_pseudo_video_set(args.out, frames, frames=args.frames, fps=args.fps, seed=args.seed, motion=not args.no_motion,
                                   source_name=args.images.name, progress=progress_bar())
     print(f"wrote {count} pseudo-video(s) to {args.out}")
@@ -77,7 +78,10 @@ def _add_annotated_frames_options(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--masks", type=Path, help="folder of vessel masks with the images' file stems")
     source.add_argument("--arcade-labels", type=Path, help="folder of ARCADE/YOLO polygon .txt files")
-    parser.add_argument("--limit", type=positive_int, default=None, help="use only the first K frames (natural order)")
+    parser.add_argument("--limit", type=positive_int, default=None, help="use only K frames (natural order)")
+    parser.add_argument("--first", type=positive_int, default=1, help="start at the N-th frame in natural order (default 1)")
+    parser.add_argument("--label-style", choices=("as-annotated", "all"), default="as-annotated",
+                        help="all: add the contrast-filled branches the annotation leaves out (ARCADE marks major segments only)")
 
 
 def _register_stills(commands: argparse._SubParsersAction) -> None:
@@ -91,7 +95,8 @@ def _register_stills(commands: argparse._SubParsersAction) -> None:
 def run_stills(args: argparse.Namespace) -> int:
     from angioseg.pipelines.datasets import annotated_frames, make_still_set
 
-    frames = annotated_frames(args.images, masks=args.masks, arcade_labels=args.arcade_labels, limit=args.limit)
+    frames = annotated_frames(args.images, masks=args.masks, arcade_labels=args.arcade_labels, limit=args.limit,
+                              first=args.first - 1, label_style=args.label_style)
     count = make_still_set(args.out, frames, progress=progress_bar())
     print(f"wrote {count} still(s) to {args.out}")
     return 0

@@ -20,7 +20,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
     parser = verbs.add_parser("train", help="train a supervised segmenter on DAVIS-style folders")
     parser.add_argument("model", choices=sorted(MODEL_SPECS), help="model to train")
-    parser.add_argument("--data", action="append", required=True, type=Path, help="training folder (DAVIS-style); repeatable")
+    parser.add_argument("--data", action="append", required=True, type=Path, help="training folder (DAVIS-style, or images/ + masks/ stills); repeatable")
     parser.add_argument("--val", action="append", default=[], type=Path, help="validation folder (DAVIS-style); repeatable")
     parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoint, best weights, summary")
     parser.add_argument("--steps", type=positive_int, default=2000, help="optimiser steps (default 2000)")
@@ -33,6 +33,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     add_threads_option(parser)
     parser.add_argument("--val-every", type=positive_int, default=200, help="validate every K steps (default 200)")
     parser.add_argument("--limit", type=positive_int, default=None, help="use the first K sequences of each folder")
+    parser.add_argument("--augment", choices=("basic", "site"), default="basic",
+                        help="basic: flips, rotations, gamma, noise; site: also rescale, collimator, burnt-in text, blur, JPEG (default basic)")
+    parser.add_argument("--static-fraction", type=float, default=0.0, help="share of samples that are stills (one frame repeated)")
+    parser.add_argument("--slow-fraction", type=float, default=0.0, help="share of samples played at half speed")
+    parser.add_argument("--loss", choices=("dice", "dice+bce"), default="dice", help="training loss (default dice)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from these weights (same model; fine-tuning), recorded in the new file")
@@ -49,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps, batch=args.batch, crop=args.crop, optimizer=args.optimizer, lr=args.lr,
         weight_decay=args.weight_decay, seed=args.seed, threads=args.threads, val_every=args.val_every,
         checkpoint_every=args.val_every, limit=args.limit, init=str(args.init) if args.init else None,
+        augment=args.augment, static_fraction=args.static_fraction, slow_fraction=args.slow_fraction, loss=args.loss,
         command="angioseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     summary = train(config, resume=args.resume)

@@ -66,12 +66,19 @@ def _write_extras(root: Path, name: str, video: Video, masks: LabelMap, *, dicom
         write_overlay_video(video, masks.labels, masks.label_table, root / "Overlays" / f"{name}.mp4")
 
 
+LABEL_STYLES = ("as-annotated", "all")
+
+
 def annotated_frames(
     images: str | os.PathLike[str], *, masks: str | os.PathLike[str] | None = None,
-    arcade_labels: str | os.PathLike[str] | None = None, limit: int | None = None,
+    arcade_labels: str | os.PathLike[str] | None = None, limit: int | None = None, first: int = 0,
+    label_style: str = "as-annotated",
 ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Yield (name, image (H, W) float32, vessel mask (H, W) bool) for each frame of `images`,
-    its mask from `masks` (same file stem) or from ARCADE polygons in `arcade_labels`."""
+    """Yield (name, image (H, W) float32, vessel mask (H, W) bool) for frames `first` ..
+    `first + limit - 1` (natural order) of `images`, the mask from `masks` (same file stem) or
+    from ARCADE polygons in `arcade_labels`. `label_style` "all" adds the contrast-filled
+    branches the annotation leaves out (`angioseg.data.pseudo_video.all_vessels_mask`: for
+    ARCADE's major-segment polygons); "as-annotated" keeps the annotation."""
     from angioseg.data.arcade import rasterise_polygons, read_yolo_polygons
     from angioseg.io.images import list_image_files, read_image
     from angioseg.io.labels import read_label_image
@@ -86,7 +93,11 @@ def annotated_frames(
     files = list_image_files(images)
     if not files:
         raise InputError(f"{images} holds no images")
-    files = files[:limit] if limit else files
+    if label_style not in LABEL_STYLES:
+        raise InputError(f"label style must be one of {', '.join(LABEL_STYLES)}; got {label_style!r}")
+    files = files[first : first + limit] if limit else files[first:]
+    if not files:
+        raise InputError(f"{images} holds no images from number {first + 1} on")
     masks_by_stem = {p.stem: p for p in list_image_files(mask_dir)} if masks is not None else {}
     for image_path in files:
         image = read_image(image_path)
@@ -106,6 +117,10 @@ def annotated_frames(
             )
         if not mask.any():
             raise InputError(f"mask {mask_path} of image {image_path.name} is empty")
+        if label_style == "all":
+            from angioseg.data.pseudo_video import all_vessels_mask
+
+            mask = all_vessels_mask(image, mask)
         yield image_path.stem, image, mask
 
 

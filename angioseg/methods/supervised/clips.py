@@ -43,6 +43,9 @@ def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None) -
     """Read every annotated sequence of the DAVIS-style `folders` (vessel = label 1)."""
     sequences: list[TrainingSequence] = []
     for folder_path in folders:
+        if (Path(folder_path) / "images").is_dir() and (Path(folder_path) / "masks").is_dir():
+            sequences.extend(_still_sequences(Path(folder_path), limit))
+            continue
         folder = DavisFolder(folder_path)
         names = folder.names[:limit] if limit else folder.names
         for name in names:
@@ -54,6 +57,20 @@ def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None) -
     if not sequences:
         raise InputError("no training sequences found")
     return sequences
+
+
+def _still_sequences(folder: Path, limit: int | None) -> list[TrainingSequence]:
+    """An image + mask folder (`angioseg data stills`) as one-frame sequences (vessel = mask > 0)."""
+    from angioseg.data.datasets import ImageMaskFolder
+
+    stills = ImageMaskFolder(folder / "images", folder / "masks")
+    count = min(len(stills), limit) if limit else len(stills)
+    out = []
+    for index in range(count):
+        pair = stills.load(index)
+        frames = np.round(pair.video.frames * 255).astype(np.uint8)
+        out.append(TrainingSequence(f"{folder.name}/{pair.name}", frames, pair.masks.labels > 0))
+    return out
 
 
 def clip_indices(t: int, count: int, radius: int) -> np.ndarray:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from angioseg.errors import InputError
 from angioseg.io.atomic import atomic_file
+from angioseg.data.augment import SiteAugmentation
 from angioseg.methods.supervised.clips import ClipSampler, TrainingSequence, load_sequences
 from angioseg.methods.supervised.weights import ModelSpec, get_spec, save_weights
 from angioseg.nn import count_parameters, dice_loss
@@ -61,6 +62,26 @@ class TrainConfig:
     limit: int | None = None
     init: str | None = None
     command: str = ""
+    #: "basic" (flips, rotations, gamma/contrast, noise: the first recipe) or "site"
+    #: (`angioseg.data.augment.SiteAugmentation`: what differs between hospitals).
+    augment: str = "basic"
+    #: Share of samples whose clip is one frame repeated (a still) / played at half speed.
+    static_fraction: float = 0.0
+    slow_fraction: float = 0.0
+    #: "dice" (soft Dice) or "dice+bce" (soft Dice + binary cross-entropy on the logits).
+    loss: str = "dice"
+
+
+LOSSES = ("dice", "dice+bce")
+
+
+def training_loss(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
+    """`kind` "dice": soft Dice on sigmoid(logits); "dice+bce": that plus the mean binary
+    cross-entropy of the logits, L = L_Dice + BCE(σ(z), g). logits, targets `(B, 1, H, W)`."""
+    loss = dice_loss(logits, targets)
+    if kind == "dice+bce":
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    return loss
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -153,7 +174,13 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
     out.mkdir(parents=True, exist_ok=True)
     sequences = load_sequences(config.data, limit=config.limit)
     val_sequences = load_sequences(config.val) if config.val else []
-    sampler = ClipSampler(sequences, radius=spec.radius, crop=config.crop, seed=config.seed)
+    if config.augment not in ("basic", "site"):
+        raise InputError(f"augment must be 'basic' or 'site'; got {config.augment!r}")
+    if config.loss not in LOSSES:
+        raise InputError(f"loss must be one of {', '.join(LOSSES)}; got {config.loss!r}")
+    augmentation = SiteAugmentation() if config.augment == "site" else None
+    sampler = ClipSampler(sequences, radius=spec.radius, crop=config.crop, seed=config.seed, augmentation=augmentation,
+                          static_fraction=config.static_fraction, slow_fraction=config.slow_fraction)
     model = spec.build().train()
     init_info = initialise_from(model, spec, config.init) if config.init else None
     optimizer = make_optimizer(model, config)
@@ -170,7 +197,7 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         inputs, targets = sampler.batch(config.batch)
-        loss = dice_loss(model(inputs), targets)
+        loss = training_loss(model(inputs), targets, config.loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
