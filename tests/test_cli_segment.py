@@ -152,7 +152,16 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert code == 0, err
     assert "| frangi |" in out or "| cenet" in out
     assert (tmp_path / "demo" / "segmentation" / "overlay.mp4").exists()
-    assert (tmp_path / "demo" / "metrics.json").exists()
+    assert (tmp_path / "demo" / "segmentation-real" / "overlay.mp4").exists()
+    reports = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert set(reports) == {"real", "phantom"} and "Real-anatomy run from a real angiogram" in out
+    real = next(iter(reports["real"]["methods"].values()))["summary"]["dice"]["mean"]
+    assert real > 0.3  # the real angiogram's vessels are found
+    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "6")
+    assert code == 0, err  # a second demo replaces the first
+    (tmp_path / "demo" / "mine.txt").write_text("x")
+    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "6")
+    assert code == 2 and "mine.txt" in err
 
 
 SHIPPED_MODELS = ("cenet", "cenet3d2d-n1", "cenet3d2d-n2", "unet")

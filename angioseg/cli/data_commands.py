@@ -89,6 +89,7 @@ def _register_stills(commands: argparse._SubParsersAction) -> None:
     _add_annotated_frames_options(parser)
     parser.add_argument("--out", required=True, type=Path,
                         help="output folder (new, empty, or an earlier one of this verb, replaced atomically)")
+    add_threads_option(parser)
     parser.set_defaults(run=run_stills)
 
 

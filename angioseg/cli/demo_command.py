@@ -1,5 +1,6 @@
 """`angioseg demo`: the main job on an embedded default, end to end
-(`angioseg.pipelines.demo.run_demo`): a phantom run, segmented and scored, with its overlay."""
+(`angioseg.pipelines.demo.run_demo`): a run made from a real angiogram and a phantom run,
+each segmented and scored, with its overlay."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from angioseg.cli.common import add_device_option, add_threads_option, non_negat
 
 
 def register(verbs: argparse._SubParsersAction) -> None:
-    parser = verbs.add_parser("demo", help="phantom run -> segmentation -> metrics and overlay video")
+    parser = verbs.add_parser("demo", help="a real-anatomy run and a phantom run -> segmentation -> metrics and overlay videos")
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default ./demo_out)")
     parser.add_argument("--size", type=positive_int, default=512, help="frame size in pixels (default 512, the size the shipped models were trained at)")
     parser.add_argument("--frames", type=positive_int, default=45, help="number of frames (default 45)")
@@ -26,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
     demo = run_demo(args.out, size=args.size, frames=args.frames, seed=args.seed, method=args.method, device=args.device)
     print(demo.markdown)
-    print(f"overlay video: {demo.overlay}")
-    print(f"masks, probabilities, report: {demo.bundle}")
+    for key, title in (("real", "real-anatomy run"), ("phantom", "phantom run")):
+        print(f"{title}: overlay video {demo.overlays[key]}; masks, probabilities, report in {demo.bundles[key]}")
     return 0

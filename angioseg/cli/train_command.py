@@ -38,6 +38,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--static-fraction", type=float, default=0.0, help="share of samples that are stills (one frame repeated)")
     parser.add_argument("--slow-fraction", type=float, default=0.0, help="share of samples played at half speed")
     parser.add_argument("--loss", choices=("dice", "dice+bce"), default="dice", help="training loss (default dice)")
+    parser.add_argument("--label-style", choices=("all", "syntax"), default="all",
+                        help="what the training masks mark, recorded in the weights: all (every contrast-filled vessel, default) or syntax (ARCADE's major segments)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from these weights (same model; fine-tuning), recorded in the new file")
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, seed=args.seed, threads=args.threads, val_every=args.val_every,
         checkpoint_every=args.val_every, limit=args.limit, init=str(args.init) if args.init else None,
         augment=args.augment, static_fraction=args.static_fraction, slow_fraction=args.slow_fraction, loss=args.loss,
+        label_style=args.label_style,
         command="angioseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     summary = train(config, resume=args.resume)

@@ -40,8 +40,11 @@ class NetworkSegmenter(Segmenter):
     weights_name: ClassVar[str] = ""
 
     def __init__(self, *, device: str = "cpu", dtype: str = "float32", weights: str | None = None,
-                 batch: int = 4, threshold: float = 0.5, backend: str = "torch", fold: bool = True) -> None:
+                 batch: int = 4, threshold: float = 0.5, backend: str = "torch", fold: bool = True, flip_average: bool = False) -> None:
         super().__init__(device=device, dtype=dtype)
+        if not isinstance(flip_average, bool):
+            raise InputError(f"flip_average must be true or false; got {flip_average!r}")
+        self.flip_average = flip_average
         if backend not in ("torch", "onnx"):
             raise InputError(f"backend must be 'torch' or 'onnx'; got {backend!r}")
         if backend == "onnx" and torch.device(device).type != "cpu":
@@ -70,14 +73,32 @@ class NetworkSegmenter(Segmenter):
     def default_weights_name(cls) -> str:
         return cls.weights_name
 
+    @classmethod
+    def shipped_label_style(cls) -> str:
+        """The label style its shipped weights were trained for ("all" or "syntax")."""
+        from angioseg.methods.supervised.weights import label_style, read_metadata
+
+        return label_style(read_metadata(weights_dir() / f"{cls.default_weights_name()}.safetensors")["info"])
+
     def options(self) -> dict[str, Any]:
+        from angioseg.methods.supervised.weights import label_style
+
         return {**super().options(), "weights": self.weights_path, "batch": self.batch, "threshold": self.threshold, "backend": self.backend,
-                "fold": self.fold}
+                "fold": self.fold, "flip_average": self.flip_average, "label_style": label_style(self.training_info)}
 
     def probabilities(self, frames: np.ndarray) -> np.ndarray:
-        """`(T, H, W)` float32 vessel probability of every frame of `(T, H, W)` frames."""
-        return predict_probabilities(self.runner, self.spec, frames, batch=self.batch, device=self.device,
-                                     channels_last=self.backend == "torch")
+        """`(T, H, W)` float32 vessel probability of every frame of `(T, H, W)` frames; with
+        `flip_average`, the mean of the frames' and their left-right mirror images'
+        probabilities (test-time augmentation: two forward passes)."""
+        def run(images: np.ndarray) -> np.ndarray:
+            return predict_probabilities(self.runner, self.spec, images, batch=self.batch, device=self.device,
+                                         channels_last=self.backend == "torch")
+
+        probabilities = run(frames)
+        if self.flip_average:
+            mirrored = run(np.ascontiguousarray(frames[:, :, ::-1]))[:, :, ::-1]
+            probabilities = 0.5 * (probabilities + mirrored)
+        return probabilities
 
     def _segment(self, video: Video, *, prompts: tuple[Prompt, ...]) -> Segmentation:
         start = time.perf_counter()

@@ -70,6 +70,9 @@ class TrainConfig:
     slow_fraction: float = 0.0
     #: "dice" (soft Dice) or "dice+bce" (soft Dice + binary cross-entropy on the logits).
     loss: str = "dice"
+    #: The style of the training targets, recorded in the weights: "all" (every contrast-filled
+    #: vessel) or "syntax" (ARCADE's major segments); `angioseg methods` shows it.
+    label_style: str = "all"
 
 
 LOSSES = ("dice", "dice+bce")

@@ -113,3 +113,16 @@ def shipped_weights(name: str) -> Path:
     if not path.is_file():
         raise InputError(f"no shipped weights for model {name!r} (looked for {path.name} in the package); train them with 'angioseg train {name}'")
     return path
+
+
+#: Label styles: "all" = every contrast-filled vessel (DCA1, XCAD, DeNVeR's XACV); "syntax" =
+#: ARCADE's major SYNTAX segments only.
+LABEL_STYLES = ("all", "syntax")
+
+
+def label_style(info: dict[str, Any]) -> str:
+    """The label style a weights file was trained for: its config's ``label_style``; weights
+    written before styles were recorded learned from ARCADE major-segment pseudo-videos (with
+    phantoms), hence "syntax"."""
+    style = info.get("config", {}).get("label_style")
+    return style if style in LABEL_STYLES else "syntax"
