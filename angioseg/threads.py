@@ -8,17 +8,32 @@ shares a core with the other program gets half of it at best, so every region wa
 `default_threads` is the policy it uses when the user gives no ``--threads``: as many threads
 as there are idle cores right now, read from ``/proc/stat``.
 
-Nothing here imports torch or OpenCV at module level (`apply_threads` imports them when called),
-so `prefer_passive_waiting` can still take effect when it runs after ``import angioseg.threads``.
+Nothing here imports torch or OpenCV at module level (`apply_threads` imports them when called).
 
-Measured on the 2-core development machine (numbers in each function's docstring).
+``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads sleep instead of spinning while they wait; it must
+be set before torch is imported) was measured and is deliberately NOT set: on the 2-core
+development VM, 16 frames of 512², best of 3, angioseg's Frangi in ms/frame and the default
+supervised model (cenet3d2d-n2, folded) in frames/s:
+
+==========================  ==========  ==========  ==========  ==========
+                            quiet, 2 t  quiet, 1 t  busy, 2 t   busy, 1 t
+==========================  ==========  ==========  ==========  ==========
+spin (default)              21-22 ms    32-33 ms    44-72 ms    32 ms
+                            34-37 fps   19-20 fps   9.5 fps     18 fps
+OMP_WAIT_POLICY=PASSIVE     37-40 ms    -           35-37 ms    34 ms
+                            17-19 fps   -           19 fps      20 fps
+==========================  ==========  ==========  ==========  ==========
+
+PASSIVE rescues two threads on a busy core, but only to the one-thread speed, and it costs up
+to half the two-thread speed on a quiet machine (every wake-up of a sleeping worker); the policy
+below already runs one thread when a core is busy, where the wait policy does not matter.
+Users can still set the variable themselves.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,7 +48,6 @@ __all__ = [
     "default_threads",
     "idle_between",
     "idle_cores",
-    "prefer_passive_waiting",
     "worker_threads",
 ]
 
@@ -151,7 +165,16 @@ def default_threads(*, sample_seconds: float = 0.1, available: int | None = None
     ``OMP_NUM_THREADS`` only counts where the user has set it. `available` and `idle` may be
     given to evaluate the rule without measuring.
 
-    Why: PLACEHOLDER
+    Why (measured on the 2-core development VM with `benchmarks/vesselness.py --busy-core` and a
+    duty-cycled busy loop on one core, angioseg's Frangi on 16 frames of 512²): an OpenMP region
+    ends with its slowest thread, so a thread that shares a core with another program slows
+    every region, and spinning waiters make it worse. Time with 2 threads / time with 1 thread
+    as the other program's share of one core grows: 0 % 0.63, 25 % 0.77, 50 % 0.93, 75 % 1.09,
+    100 % 1.86 (with the default spin-waiting; 613-659 ms/frame against 32 ms/frame with one
+    thread when the machine was loaded too). Two threads pay until about half a core is taken,
+    hence rounding the idle count to the nearest core. With the rule, one busy core gives one
+    thread and the filters keep their one-thread speed (frangi 32 ms/frame, about 10x
+    scikit-image, instead of 1.2-1.5x with two threads).
     """
     available = available_cores() if available is None else max(1, int(available))
     idle = idle_cores(sample_seconds=sample_seconds) if idle is None else float(idle)
@@ -209,17 +232,3 @@ def worker_threads(jobs: int, *, total: int | None = None) -> int:
     jobs = _check_count(jobs, "--jobs")
     total = default_threads() if total is None else _check_count(total, "--threads")
     return max(1, total // jobs)
-
-
-def prefer_passive_waiting() -> bool:
-    """Ask OpenMP threads to sleep rather than spin while they wait (``OMP_WAIT_POLICY=PASSIVE``).
-
-    PLACEHOLDER
-
-    Only takes effect when it runs before the OpenMP runtime starts, that is before torch is
-    imported: call it first thing at start-up. It only sets the variable where the user has not
-    (``os.environ.setdefault``). Returns True when the variable now reads PASSIVE and torch was not
-    yet imported (so it will take effect), else False.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ["OMP_WAIT_POLICY"].strip().upper() == "PASSIVE" and "torch" not in sys.modules

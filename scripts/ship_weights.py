@@ -2,6 +2,8 @@
 
     python scripts/ship_weights.py out/runs2/cenet3d2d-n2/best.safetensors cenet3d2d-n2 [...PATH NAME]
     python scripts/ship_weights.py        # only rewrite angioseg/weights/README.md
+    LABEL_STYLE=all python scripts/ship_weights.py RUN/last.safetensors cenet   # weights trained before
+                                          # the label style was recorded ("syntax" otherwise)
 
 The shipped file holds the same tensors; its metadata keeps what `angioseg train` recorded
 (command, config, best step, validation Dice, torch version) and adds a description of every
@@ -12,6 +14,7 @@ frames, source images) and the script that makes them. Refuses files over 20 MB.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,11 +28,17 @@ from angioseg.methods.supervised.weights import MODEL_SPECS, read_metadata, weig
 
 MAX_BYTES = 20 * 1024 * 1024
 DATA_SCRIPT = "scripts/make_training_data.sh"
+DATA_SCRIPT_ALL = "scripts/make_training_data_all.sh"
+#: Weights trained before the style was recorded are ARCADE major-segment ("syntax") models.
+LABEL_STYLE = "syntax"
 
 
 def describe_folder(folder: str) -> dict:
     """What a DAVIS-style training folder is, from its meta.json (paths relative to the repo)."""
     path = Path(folder) if Path(folder).is_absolute() else ROOT / folder
+    if (path / "images").is_dir() and (path / "masks").is_dir():  # an image + mask folder (angioseg data stills)
+        names = sorted(p.stem for p in (path / "images").iterdir())
+        return {"generator": "angioseg data stills", "stills": len(names), "first": names[0] if names else None}
     meta = json.loads((path / "meta.json").read_text())
     sequences = meta.get("sequences", {})
     frames = sorted({entry.get("frames") for entry in sequences.values()})
@@ -54,8 +63,10 @@ def ship(source: Path, name: str) -> Path:
     meta = read_metadata(source)
     info = dict(meta["info"])
     config = info.get("config", {})
-    info["data_description"] = {folder: describe_folder(folder) for folder in config.get("data", []) + config.get("val", [])}
-    info["data_made_by"] = DATA_SCRIPT
+    folders = list(dict.fromkeys(config.get("data", []) + config.get("val", [])))
+    info["data_description"] = {folder: describe_folder(folder) for folder in folders}
+    info["data_made_by"] = DATA_SCRIPT if config.get("label_style", "syntax") == "syntax" else DATA_SCRIPT_ALL
+    config.setdefault("label_style", os.environ.get("LABEL_STYLE", LABEL_STYLE))
     info["model_name"] = name
     metadata = {"architecture": meta["architecture"], "options": json.dumps(meta["options"]),
                 "radius": str(meta["radius"]), "info": json.dumps(info, default=str)}

@@ -148,23 +148,25 @@ def test_evaluate_rejects_a_folder_of_neither_layout(tmp_path, capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    code, out, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "6")
+    code, out, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "12")
     assert code == 0, err
-    assert "| frangi |" in out or "| cenet" in out
+    from angioseg.pipelines.segment import DEFAULT_METHOD
+
+    assert f"| {DEFAULT_METHOD} |" in out
     assert (tmp_path / "demo" / "segmentation" / "overlay.mp4").exists()
     assert (tmp_path / "demo" / "segmentation-real" / "overlay.mp4").exists()
     reports = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(reports) == {"real", "phantom"} and "Real-anatomy run from a real angiogram" in out
     real = next(iter(reports["real"]["methods"].values()))["summary"]["dice"]["mean"]
-    assert real > 0.3  # the real angiogram's vessels are found
-    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "6")
+    assert real > 0.3  # the real angiogram's vessels are found (0.42 measured; 0.66 at the default 45 frames)
+    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "12")
     assert code == 0, err  # a second demo replaces the first
     (tmp_path / "demo" / "mine.txt").write_text("x")
-    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "6")
+    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--size", "96", "--frames", "12")
     assert code == 2 and "mine.txt" in err
 
 
-SHIPPED_MODELS = ("cenet", "cenet3d2d-n1", "cenet3d2d-n2", "unet")
+SHIPPED_MODELS = ("cenet", "cenet-syntax", "cenet3d2d-n1", "cenet3d2d-n2", "unet")
 
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
@@ -174,9 +176,14 @@ def test_shipped_weights_are_small_and_say_how_they_were_trained(name):
     path = shipped_weights(name)
     assert path.stat().st_size <= 20 * 2**20
     model, spec, info = load_model(path)
-    assert info["config"]["command"].startswith(f"angioseg train {name} ")
-    assert info["config"]["model"] == name and info["step"] >= 1
-    assert info["data_description"] and all(d["sequences"] > 0 for d in info["data_description"].values())
+    trained_as = name.removesuffix("-syntax")  # the syntax-style CE-Net was trained as "cenet"
+    assert info["config"]["command"].startswith(f"angioseg train {trained_as} ")
+    assert info["config"]["model"] == trained_as and info["step"] >= 1
+    assert info["data_description"]
+    assert all(d.get("sequences", d.get("stills", 0)) > 0 for d in info["data_description"].values())
+    from angioseg.methods.supervised.weights import label_style
+
+    assert label_style(info) == ("all" if name == "cenet" else "syntax")
     assert not model.training
 
 
@@ -185,18 +192,21 @@ def test_segment_with_the_default_method_finds_the_vessels_of_a_phantom(tmp_path
     from angioseg.data.davis import DavisFolder
     from angioseg.eval import dice
 
-    assert DEFAULT_METHOD == "cenet3d2d"
+    assert DEFAULT_METHOD == "seq-cenet"
     data = tmp_path / "phantom"
-    assert main(["data", "phantom", "--out", str(data), "--n", "1", "--seed", "11", "--size", "256", "--frames", "5", "--no-overlay"]) == 0
+    assert main(["data", "phantom", "--out", str(data), "--n", "1", "--seed", "11", "--size", "512", "--frames", "16", "--no-overlay"]) == 0
     out = tmp_path / "seg"
     code, stdout, err = run_cli(capsys, "segment", data / "DICOM" / "phantom_000.dcm", "-o", out)
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
-    assert report["method"] == "cenet3d2d" and report["options"]["n"] == 2
-    assert report["options"]["weights"].endswith("cenet3d2d-n2.safetensors")
+    assert report["method"] == "seq-cenet" and report["options"]["k"] == 1 and report["options"]["motion"] == "dis"
+    assert report["options"]["weights"].endswith("cenet.safetensors") and report["options"]["label_style"] == "all"
     for name in ("masks.npz", "probabilities.npz", "overlay.mp4", "report.json"):
         assert (out / name).stat().st_size > 0
-    assert len(list((out / "masks").glob("*.png"))) == 5
+    assert len(list((out / "masks").glob("*.png"))) == 16
     predicted = np.load(out / "masks.npz")["labels"] == 1
     truth = DavisFolder(data).load("phantom_000").masks.labels == 1
-    assert dice(predicted, truth) > 0.3  # the trained model sees the phantom's vessels
+    filled = [t for t in range(16) if truth[t].any()]  # frames the contrast has reached
+    assert len(filled) >= 3
+    # measured 0.57 (the "all"-style model also marks the contrast-filled catheter, label 2 here)
+    assert dice(predicted[filled], truth[filled]) > 0.4

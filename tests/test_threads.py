@@ -125,14 +125,6 @@ def test_worker_threads(monkeypatch):
         threads.worker_threads(2, total=0)
 
 
-def test_prefer_passive_waiting_keeps_the_users_setting(monkeypatch):
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    assert threads.prefer_passive_waiting() is False
-    monkeypatch.delenv("OMP_WAIT_POLICY")
-    threads.prefer_passive_waiting()
-    assert threads.os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-
-
 def test_module_does_not_import_torch():
     import subprocess
     import sys

@@ -4,9 +4,9 @@ Every verb validates its input first; a bad input ends with one line on stderr n
 problem and exit code 2 (`InputError`), never a traceback or a partial output. The verbs only
 parse arguments, call `angioseg.pipelines` (or the layer that owns the work) and print.
 
-Before a verb runs: OpenMP threads are asked to wait passively (`angioseg.threads`), the
-thread count of every verb that computes is set once (``--threads``, else the idle cores),
-and SIGTERM becomes SystemExit, so an atomic writer removes its temporary folder on the way out.
+Before a verb runs: the thread count of every verb that computes is set once for torch, BLAS
+and OpenCV (``--threads``, else the cores idle now: `angioseg.threads`), and SIGTERM becomes
+SystemExit, so an atomic writer removes its temporary folder on the way out.
 """
 
 from __future__ import annotations
@@ -63,9 +63,8 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 2 bad input, 130 interrupted,
     143 terminated)."""
-    from angioseg.threads import apply_threads, prefer_passive_waiting
+    from angioseg.threads import apply_threads
 
-    prefer_passive_waiting()
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
         parser = build_parser()

@@ -143,11 +143,30 @@ class UNetSegmenter(FrameNetworkSegmenter):
     weights_name = "unet"
 
 
+#: Shipped CE-Net weights by label style: "all" (every contrast-filled vessel) or "syntax"
+#: (ARCADE's major segments).
+CENET_WEIGHTS = {"all": "cenet", "syntax": "cenet-syntax"}
+
+
+def _cenet_weights(style: str) -> str:
+    if style not in CENET_WEIGHTS:
+        raise InputError(f"style must be one of {', '.join(CENET_WEIGHTS)}; got {style!r}")
+    return CENET_WEIGHTS[style]
+
+
 @register
 class CENetSegmenter(FrameNetworkSegmenter):
+    """CE-Net per frame; `style` picks the shipped weights: "all" (default, every vessel) or
+    "syntax" (ARCADE's major segments)."""
+
     name = "cenet"
-    description = "CE-Net (ResNet-34, DAC + RMP), lite width, per frame"
+    description = "CE-Net (ResNet-34, DAC + RMP), lite width, per frame; style=all (default) or syntax"
     weights_name = "cenet"
+
+    def __init__(self, *, style: str = "all", **options: Any) -> None:
+        self.weights_name = _cenet_weights(style)
+        self.style = style
+        super().__init__(**options)
 
 
 @register
@@ -158,7 +177,9 @@ class SequenceCENetSegmenter(NetworkSegmenter):
     description = "Sequence CE-Net: CE-Net per frame + temporal filter over 2K+1 frames (plain or motion-compensated)"
     weights_name = "cenet"
 
-    def __init__(self, *, k: int = 1, motion: str = "dis", **options: Any) -> None:
+    def __init__(self, *, k: int = 1, motion: str = "dis", style: str = "all", **options: Any) -> None:
+        self.weights_name = _cenet_weights(style)
+        self.style = style
         if k < 0:
             raise InputError(f"k must be >= 0; got {k}")
         if motion not in ("none", "dis"):
