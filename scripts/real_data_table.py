@@ -17,10 +17,19 @@ import sys
 from pathlib import Path
 
 SETS = (
-    ("dca1_heldout", "dca1 31-40 (all vessels)", ("dice", "cldice", "sensitivity", "precision")),
-    ("arcade_stills", "ARCADE val stills (major segments)", ("dice", "sensitivity", "precision")),
-    ("arcade_videos", "ARCADE val pseudo-videos", ("dice", "cldice", "flicker")),
-    ("phantom", "phantom runs", ("dice", "cldice", "flicker")),
+    ("dca1_heldout", "dca1", ("dice", "cldice", "sensitivity", "precision")),
+    ("arcade_stills", "ARC stills", ("dice", "sensitivity", "precision")),
+    ("arcade_videos", "ARC videos", ("dice", "cldice", "flicker")),
+    ("phantom", "phantom", ("dice", "cldice", "flicker")),
+)
+SHORT = {"dice": "Dice", "cldice": "clDice", "sensitivity": "sens.", "precision": "prec.", "flicker": "flicker"}
+LEGEND = (
+    "dca1: dca1-train frames 31-40, every vessel labelled, held out of every training run. "
+    "ARC stills: the 200 ARCADE val frames, major segments only (sensitivity is what counts). "
+    "ARC videos: 20 ARCADE val pseudo-videos, vessel label, contrast-filled frames. "
+    "phantom: 6 phantom runs, vessel label (the catheter is label 2), contrast-filled frames. "
+    "frames/s: throughput in the phantom evaluation (512², 2 threads, one run; `benchmarks/inference.py` "
+    "gives the careful figures)."
 )
 
 
@@ -35,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     header = ["method"]
     for key, title, metrics in SETS:
         if key in reports:
-            header += [f"{title}: {m}" for m in metrics]
-    header.append("frames/s (512², phantoms)")
+            header += [f"{title} {SHORT[m]}" for m in metrics]
+    header.append("frames/s")
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for method in methods:
         cells = [method]
@@ -51,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     floor = reports.get("arcade_videos", {}).get("reference", {}).get("flicker")
     if floor:
         lines += ["", f"Flicker of the ARCADE pseudo-videos' reference masks themselves: {floor['mean']:.3f}."]
+    lines += ["", LEGEND, "", "Regenerate: `scripts/evaluate_real.sh out/real METHOD...` (this table: frangi sato unet "
+              "cenet cenet:style=syntax seq-cenet cenet3d2d)."]
     print("\n".join(lines))
     return 0
 
