@@ -11,23 +11,25 @@ as there are idle cores right now, read from ``/proc/stat``.
 Nothing here imports torch or OpenCV at module level (`apply_threads` imports them when called).
 
 ``OMP_WAIT_POLICY=PASSIVE`` (OpenMP threads sleep instead of spinning while they wait; it must
-be set before torch is imported) was measured and is deliberately NOT set: on the 2-core
-development VM, 16 frames of 512², best of 3, angioseg's Frangi in ms/frame and the default
-supervised model (cenet3d2d-n2, folded) in frames/s:
+be set before torch is imported) was measured and is deliberately NOT set. On the 2-core
+development VM, 16 frames of 512², best of 3, each run started on an idle machine (two or three
+runs each), angioseg's Frangi in ms/frame and the default supervised model (cenet3d2d-n2, folded,
+torch) in frames/s; "busy" is a Python busy loop pinned to one core:
 
-==========================  ==========  ==========  ==========  ==========
-                            quiet, 2 t  quiet, 1 t  busy, 2 t   busy, 1 t
-==========================  ==========  ==========  ==========  ==========
-spin (default)              21-22 ms    32-33 ms    44-72 ms    32 ms
-                            34-37 fps   19-20 fps   9.5 fps     18 fps
-OMP_WAIT_POLICY=PASSIVE     37-40 ms    -           35-37 ms    34 ms
-                            17-19 fps   -           19 fps      20 fps
-==========================  ==========  ==========  ==========  ==========
+=======================  ============  ============  ============  ============
+                         quiet, 2 thr  quiet, 1 thr  busy, 2 thr   busy, 1 thr
+=======================  ============  ============  ============  ============
+spin-waiting (default)   19-22 ms      32-35 ms      72-74 ms      32-34 ms
+                         34-38 fps     19-21 fps     9.5-12 fps    18-20 fps
+OMP_WAIT_POLICY=PASSIVE  36-40 ms      -             36-37 ms      34-35 ms
+                         17-19 fps     -             16-20 fps     15-20 fps
+=======================  ============  ============  ============  ============
 
 PASSIVE rescues two threads on a busy core, but only to the one-thread speed, and it costs up
-to half the two-thread speed on a quiet machine (every wake-up of a sleeping worker); the policy
-below already runs one thread when a core is busy, where the wait policy does not matter.
-Users can still set the variable themselves.
+to half the two-thread speed on a quiet machine (each wake-up of a sleeping worker); the policy
+below already runs one thread when a core is busy, where the wait policy makes no difference.
+(Three threads on the busy machine: 41 ms, 19-20 fps; no better than one.) Users can still set
+the variable themselves.
 """
 
 from __future__ import annotations
@@ -195,10 +197,12 @@ def apply_threads(threads: int | None) -> int:
     """Set the thread count of torch, BLAS and OpenCV; return it. The one entry point.
 
     `threads` None means `default_threads()` (the idle cores now). Sets
-    ``torch.set_num_threads`` (which also sets MKL inside torch, and so ONNX Runtime sessions
-    that angioseg creates afterwards, which take torch's count), ``cv2.setNumThreads`` and the
-    BLAS libraries numpy/scipy loaded (OpenBLAS, MKL) through ``threadpoolctl``, whose limiter is
-    kept for the life of the process. Calling it again replaces the earlier setting.
+    ``torch.set_num_threads`` (its OpenMP pool and the MKL inside torch; ONNX Runtime sessions
+    that angioseg creates afterwards take torch's count too), ``cv2.setNumThreads`` and the BLAS
+    libraries numpy/scipy loaded (OpenBLAS, MKL) through ``threadpoolctl``, whose limiter is kept
+    for the life of the process. Calling it again replaces the earlier setting: the default is a
+    snapshot of the load when it is taken, so a long batch may call ``apply_threads(None)`` again
+    between inputs to follow a machine whose load changes.
 
     Raises `InputError` (naming ``--threads``) unless `threads` is None or an int >= 1.
     """

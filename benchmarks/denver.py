@@ -2,7 +2,7 @@
 
     python benchmarks/denver.py [--frames 80] [--size 512] [--threads N] [--iterations N]
                                 [--resolution 256] [--representation grid|siren] [--device cpu]
-                                [--seed 0]
+                                [--seed 0] [--busy-core]
 
 Renders one phantom run (`angioseg.data.phantom.generate_phantom`, `--frames` frames of
 `--size`² pixels, seed `--seed`), segments it with ``denver`` (both stages at `--iterations`
@@ -10,7 +10,17 @@ Adam steps; default: the method's own defaults) and with the ``frangi`` baseline
 process, and prints the seconds of every DeNVeR phase, the total, Frangi's total, the ratio
 DeNVeR / Frangi, and the Dice of both against the phantom's vessel masks on the frames with
 contrast (a sanity check; quality needs the method's full iteration counts). The phantom's rendering time is not
-counted. Thread count is torch's default unless `--threads` is given; it is printed.
+counted.
+
+Threads: ``--threads N`` for torch, BLAS and OpenCV (`angioseg.threads.apply_threads`); by default
+the policy `angioseg.threads.default_threads` (the cores idle when the run starts). The number
+used is printed.
+
+``--busy-core`` repeats both runs (a fresh DeNVeR segmenter, and Frangi) with a second process
+spinning a tight Python loop pinned to the last CPU (another program holding a core),
+re-evaluating the default thread count once it spins (an explicit ``--threads`` stays), and
+prints the quiet and the busy seconds of every phase side by side with the ratio busy/quiet
+(of seconds: above 1 is slower).
 """
 
 from __future__ import annotations
@@ -23,46 +33,43 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from busy import busy_core  # noqa: E402
 from angioseg import methods  # noqa: E402
 from angioseg.data.phantom import PhantomParams, generate_phantom  # noqa: E402
 from angioseg.eval.overlap import dice  # noqa: E402
+from angioseg.threads import apply_threads  # noqa: E402
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=80, help="frames of the phantom run (default 80)")
     parser.add_argument("--size", type=int, default=512, help="frame side in pixels (default 512)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch, BLAS, OpenCV (default: the idle cores)")
     parser.add_argument("--iterations", type=int, default=None, help="Adam steps of each stage (default: the method's)")
     parser.add_argument("--resolution", type=int, default=None, help="internal resolution (default: the method's)")
     parser.add_argument("--representation", choices=("grid", "siren"), default="grid", help="stage-1 fields (default grid)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--seed", type=int, default=0, help="phantom seed (default 0)")
+    parser.add_argument("--busy-core", action="store_true", help="repeat the runs with one core kept busy")
     args = parser.parse_args(argv)
     if args.frames < 2 or args.size < 32:
         parser.error("--frames must be >= 2 and --size >= 32")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    run = generate_phantom(PhantomParams(size=args.size, frames=args.frames), seed=args.seed)
+# ---- the measurement ----------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace, run, options: dict) -> dict[str, float]:
+    """Segment `run` with DeNVeR and Frangi, print the table; return seconds by phase (+ "frangi")."""
     truth = run.masks.labels == 1  # the vessels (label 2, the catheter, is not one)
     with_vessel = truth.reshape(len(truth), -1).any(axis=1)
-    options = {"device": args.device, "representation": args.representation}
-    if args.iterations is not None:
-        options["iterations"] = args.iterations
-    if args.resolution is not None:
-        options["resolution"] = args.resolution
     denver = methods.get("denver", **options)
-    print(f"phantom: {args.frames} frames of {args.size}x{args.size}; torch threads: {torch.get_num_threads()}; device: {args.device}")
-    print(f"denver options: {denver.options()}")
-    start = time.perf_counter()
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch imports its compiler here once per process
-    print(f"one-time torch optimiser import: {time.perf_counter() - start:.2f} s (not counted below)")
+    print(f"denver options: {denver.options()}", flush=True)
     result = denver.segment(run.video)
     start = time.perf_counter()
     frangi = methods.get("frangi", device=args.device).segment(run.video)
@@ -75,11 +82,42 @@ def main(argv: list[str] | None = None) -> int:
     total = result.timings["total"]
     print(f"{'frangi':<10} {frangi_seconds:9.2f}")
     print(f"denver / frangi: {total / max(frangi_seconds, 1e-9):.1f} x; denver {args.frames / total:.2f} frames/s")
+
     def vessel_dice(labels):
         return dice(labels[with_vessel] == 1, truth[with_vessel])
 
     print(f"vessel dice on the {int(with_vessel.sum())} frames with contrast: denver {vessel_dice(result.masks.labels):.3f}, "
-          f"frangi {vessel_dice(frangi.masks.labels):.3f}")
+          f"frangi {vessel_dice(frangi.masks.labels):.3f}", flush=True)
+    return {**result.timings, "frangi": frangi_seconds}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    threads = apply_threads(args.threads)
+    run = generate_phantom(PhantomParams(size=args.size, frames=args.frames), seed=args.seed)
+    options = {"device": args.device, "representation": args.representation}
+    if args.iterations is not None:
+        options["iterations"] = args.iterations
+    if args.resolution is not None:
+        options["resolution"] = args.resolution
+    print(f"phantom: {args.frames} frames of {args.size}x{args.size}; torch threads: {torch.get_num_threads()}; device: {args.device}")
+    start = time.perf_counter()
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch imports its compiler here once per process
+    print(f"one-time torch optimiser import: {time.perf_counter() - start:.2f} s (not counted below)", flush=True)
+    quiet = measure(args, run, options)
+    if not args.busy_core:
+        return 0
+
+    with busy_core() as cpu:
+        busy_threads = apply_threads(args.threads)  # the policy sees the busy core; --threads N stays N
+        where = f"pinned to CPU {cpu}" if cpu >= 0 else "not pinned"
+        print(f"-- busy core: a Python busy loop in another process, {where}; torch threads {busy_threads} "
+              f"(quiet run: {threads}) --", flush=True)
+        busy = measure(args, run, options)
+    print(f"{'phase':<10} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>11}")
+    for phase in quiet:
+        if phase in busy:
+            print(f"{phase:<10} {quiet[phase]:9.2f} {busy[phase]:9.2f} {busy[phase] / max(quiet[phase], 1e-9):11.2f}")
     return 0
 
 

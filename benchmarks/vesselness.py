@@ -1,7 +1,8 @@
 """Benchmark: angioseg's batched Frangi / Sato against scikit-image, in the same run.
 
     python benchmarks/vesselness.py [--size 512] [--frames 16] [--repeats 3] [--device cpu]
-                                    [--source phantom|synthetic|arcade] [--conv2d]
+                                    [--source phantom|synthetic|arcade] [--conv2d] [--prior]
+                                    [--threads N] [--busy-core]
 
 Frames come from `angioseg.data.phantom.generate_phantom` when it is importable (else a simple
 synthetic generator here: dark curvilinear lines on a smooth bright background plus noise), or
@@ -12,8 +13,14 @@ the filters were first sketched (separable Gaussian-derivative kernels G, G', G'
 4 sigma, reflect padding, ``conv2d`` with (1, k) and (k, 1) kernels, all frames at once) against
 the block-banded GEMMs that angioseg uses.
 
-Thread count is torch's and numpy's default (set OMP_NUM_THREADS / torch.set_num_threads
-yourself); the number used is printed.
+Threads: ``--threads N`` for torch, BLAS and OpenCV (`angioseg.threads.apply_threads`); by default
+the policy `angioseg.threads.default_threads` (the cores idle when the run starts). The number
+used is printed.
+
+``--busy-core`` repeats the whole measurement with a second process spinning a tight Python loop
+pinned to the last CPU (another program holding a core), re-evaluating the default thread count
+once it spins (an explicit ``--threads`` stays), and prints the quiet and the busy figures, the
+speed ratio busy/quiet of each, and the speed-up against scikit-image in each condition.
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from busy import busy_core  # noqa: E402
+from angioseg.threads import apply_threads  # noqa: E402
 from angioseg.vessel import frangi, hessian_matrix, sato, vesselness_masks  # noqa: E402
 
 SIGMAS = tuple(range(1, 10, 2))
@@ -126,6 +136,51 @@ def conv2d_hessian(frames: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.nn.functional.conv2d(xc, col, groups=3)
 
 
+# ---- the measurement ----------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace, frames: np.ndarray, vessels: np.ndarray | None) -> dict[str, float]:
+    """Run and print every timing the flags ask for; return seconds per frame by name."""
+    from skimage import filters as skfilters
+
+    count = frames.shape[0]
+    times: dict[str, float] = {}
+    for name, ours_fn, ref_fn in (("frangi", frangi, skfilters.frangi), ("sato", sato, skfilters.sato)):
+        ours_fn(frames[:1], device=args.device)  # builds and caches the 1-D operators
+        ref_time, ref = best_time(lambda: np.stack([ref_fn(f) for f in frames]), args.repeats)
+        our_time, ours = best_time(lambda: ours_fn(frames, device=args.device, chunk=args.chunk), args.repeats)
+        worst = min(pearson(ours[t], ref[t]) for t in range(count))
+        print(
+            f"{name}: skimage {1000 * ref_time / count:.1f} ms/frame, angioseg {1000 * our_time / count:.1f} ms/frame, "
+            f"speed-up {ref_time / our_time:.1f}x, correlation {pearson(ours, ref):.6f} (worst frame {worst:.6f})",
+            flush=True,
+        )
+        times[f"{name} skimage"], times[f"{name} angioseg"] = ref_time / count, our_time / count
+
+    if args.conv2d:
+        video = torch.from_numpy(frames)
+        with torch.inference_mode():
+            conv_time, _ = best_time(lambda: [conv2d_hessian(video, s) for s in SIGMAS], args.repeats)
+        band_time, _ = best_time(lambda: [hessian_matrix(video, s, device=args.device) for s in SIGMAS], args.repeats)
+        print(
+            f"hessian stage, sigmas {SIGMAS}: conv2d (1,k)/(k,1) {1000 * conv_time / count:.1f} ms/frame, "
+            f"block-banded GEMM {1000 * band_time / count:.1f} ms/frame",
+            flush=True,
+        )
+        times["hessian conv2d"], times["hessian block-banded"] = conv_time / count, band_time / count
+
+    if args.prior:
+        for variant in ("paper", "public"):
+            prior_time, result = best_time(lambda: vesselness_masks(frames, variant=variant, device=args.device), 1)
+            line = f"prior {variant}: {1000 * prior_time / count:.1f} ms/frame, mask fraction {result.masks.mean():.3f}"
+            if vessels is not None:
+                inter = (result.masks & vessels).sum()
+                line += f", Dice vs phantom vessels {2 * inter / (result.masks.sum() + vessels.sum() + 1e-9):.3f}"
+            print(line, flush=True)
+            times[f"prior {variant}"] = prior_time / count
+    return times
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=512)
@@ -136,47 +191,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", choices=("phantom", "synthetic", "arcade"), default="phantom")
     parser.add_argument("--conv2d", action="store_true", help="also time the conv2d Hessian variant")
     parser.add_argument("--prior", action="store_true", help="also time vesselness_masks (both variants)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for torch, BLAS, OpenCV (default: the idle cores)")
+    parser.add_argument("--busy-core", action="store_true", help="repeat the measurement with one core kept busy")
     args = parser.parse_args(argv)
-
-    from skimage import filters as skfilters
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be >= 1")
+    threads = apply_threads(args.threads)
 
     frames, vessels, description = load_frames(args.source, args.size, args.frames)
     count = frames.shape[0]
     print(
         f"{count} frames {frames.shape[1]}x{frames.shape[2]} from {description}; device {args.device}, "
-        f"torch threads {torch.get_num_threads()}, sigmas {SIGMAS}, best of {args.repeats}"
+        f"torch threads {torch.get_num_threads()}, sigmas {SIGMAS}, best of {args.repeats}",
+        flush=True,
     )
     if args.device != "cpu":
         frangi(frames[:1], device=args.device)  # warm-up (CUDA context, operator cache)
 
-    for name, ours_fn, ref_fn in (("frangi", frangi, skfilters.frangi), ("sato", sato, skfilters.sato)):
-        ours_fn(frames[:1], device=args.device)  # builds and caches the 1-D operators
-        ref_time, ref = best_time(lambda: np.stack([ref_fn(f) for f in frames]), args.repeats)
-        our_time, ours = best_time(lambda: ours_fn(frames, device=args.device, chunk=args.chunk), args.repeats)
-        worst = min(pearson(ours[t], ref[t]) for t in range(count))
-        print(
-            f"{name}: skimage {1000 * ref_time / count:.1f} ms/frame, angioseg {1000 * our_time / count:.1f} ms/frame, "
-            f"speed-up {ref_time / our_time:.1f}x, correlation {pearson(ours, ref):.6f} (worst frame {worst:.6f})"
-        )
+    quiet = measure(args, frames, vessels)
+    if not args.busy_core:
+        return 0
 
-    if args.conv2d:
-        video = torch.from_numpy(frames)
-        with torch.inference_mode():
-            conv_time, _ = best_time(lambda: [conv2d_hessian(video, s) for s in SIGMAS], args.repeats)
-        band_time, _ = best_time(lambda: [hessian_matrix(video, s, device=args.device) for s in SIGMAS], args.repeats)
-        print(
-            f"hessian stage, sigmas {SIGMAS}: conv2d (1,k)/(k,1) {1000 * conv_time / count:.1f} ms/frame, "
-            f"block-banded GEMM {1000 * band_time / count:.1f} ms/frame"
-        )
-
-    if args.prior:
-        for variant in ("paper", "public"):
-            prior_time, result = best_time(lambda: vesselness_masks(frames, variant=variant, device=args.device), 1)
-            line = f"prior {variant}: {1000 * prior_time / count:.1f} ms/frame, mask fraction {result.masks.mean():.3f}"
-            if vessels is not None:
-                inter = (result.masks & vessels).sum()
-                line += f", Dice vs phantom vessels {2 * inter / (result.masks.sum() + vessels.sum() + 1e-9):.3f}"
-            print(line)
+    with busy_core() as cpu:
+        busy_threads = apply_threads(args.threads)  # the policy sees the busy core; --threads N stays N
+        where = f"pinned to CPU {cpu}" if cpu >= 0 else "not pinned"
+        print(f"-- busy core: a Python busy loop in another process, {where}; torch threads {busy_threads} "
+              f"(quiet run: {threads}) --", flush=True)
+        busy = measure(args, frames, vessels)
+    print("busy/quiet speed ratios (quiet time / busy time; 1.00 = unaffected):")
+    for name in quiet:
+        print(f"  {name}: quiet {1000 * quiet[name]:.1f} ms/frame, busy {1000 * busy[name]:.1f} ms/frame, "
+              f"busy/quiet {quiet[name] / busy[name]:.2f}")
+    for name in ("frangi", "sato"):
+        print(f"{name} speed-up vs skimage: quiet {quiet[name + ' skimage'] / quiet[name + ' angioseg']:.1f}x "
+              f"({threads} threads), busy core {busy[name + ' skimage'] / busy[name + ' angioseg']:.1f}x ({busy_threads} threads)")
     return 0
 
 
