@@ -199,7 +199,7 @@ def test_segment_with_the_default_method_finds_the_vessels_of_a_phantom(tmp_path
     code, stdout, err = run_cli(capsys, "segment", data / "DICOM" / "phantom_000.dcm", "-o", out)
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
-    assert report["method"] == "seq-cenet" and report["options"]["k"] == 1 and report["options"]["motion"] == "dis"
+    assert report["method"] == "seq-cenet" and report["options"]["k"] == 1 and report["options"]["motion"] == "none"
     assert report["options"]["weights"].endswith("cenet.safetensors") and report["options"]["label_style"] == "all"
     for name in ("masks.npz", "probabilities.npz", "overlay.mp4", "report.json"):
         assert (out / name).stat().st_size > 0

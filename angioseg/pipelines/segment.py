@@ -17,8 +17,8 @@ from angioseg.postprocess import filter_class_probabilities, labels_from_probabi
 from angioseg.types import LabelMap, Video
 
 #: The method `segment` runs when none is named: the sequence CE-Net (CE-Net per frame, "all"
-#: label style, then the temporal filter over 3 frames along DIS motion). Chosen on real frames:
-#: the best shipped model on held-out dca1-train frames, at 25 frames/s at 512² on 2 cores
+#: label style, then the plain temporal filter over 3 frames). Chosen on real frames: the best
+#: shipped model on held-out dca1-train frames, at about 50 frames/s at 512² on 2 cores
 #: (docs/methods/supervised.md).
 DEFAULT_METHOD = "seq-cenet"
 

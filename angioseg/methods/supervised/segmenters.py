@@ -171,13 +171,21 @@ class CENetSegmenter(FrameNetworkSegmenter):
 
 @register
 class SequenceCENetSegmenter(NetworkSegmenter):
-    """CE-Net per frame, then the temporal filter over 2K+1 frames, plain or along the motion."""
+    """CE-Net per frame, then the temporal filter over 2K+1 frames, plain (``motion="none"``,
+    default) or along DIS motion (``motion="dis"``).
+
+    Why plain by default (20 ARCADE val pseudo-videos, vessel label, contrast-filled frames;
+    per-frame CE-Net: Dice 0.471, flicker 0.222): plain K = 1 gives Dice 0.475, flicker 0.173,
+    along DIS motion 0.477 and 0.164; but DIS halves the speed (23-26 against about 55 frames/s
+    at 512² on 2 cores) and keeps only 0.57-0.65 of it with one core busy
+    (`benchmarks/segment.py --busy-core`).
+    """
 
     name = "seq-cenet"
     description = "Sequence CE-Net: CE-Net per frame + temporal filter over 2K+1 frames (plain or motion-compensated)"
     weights_name = "cenet"
 
-    def __init__(self, *, k: int = 1, motion: str = "dis", style: str = "all", **options: Any) -> None:
+    def __init__(self, *, k: int = 1, motion: str = "none", style: str = "all", **options: Any) -> None:
         self.weights_name = _cenet_weights(style)
         self.style = style
         if k < 0:
