@@ -28,8 +28,8 @@ LEGEND = (
     "ARC stills: the 200 ARCADE val frames, major segments only (sensitivity is what counts). "
     "ARC videos: 20 ARCADE val pseudo-videos, vessel label, contrast-filled frames. "
     "phantom: 6 phantom runs, vessel label (the catheter is label 2), contrast-filled frames. "
-    "frames/s: throughput in the phantom evaluation (512², 2 threads, one run; `benchmarks/inference.py` "
-    "gives the careful figures)."
+    "frames/s: throughput in the phantom evaluation (512², one run on a machine doing other work; "
+    "`benchmarks/segment.py` gives the careful figures)."
 )
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if floor:
         lines += ["", f"Flicker of the ARCADE pseudo-videos' reference masks themselves: {floor['mean']:.3f}."]
     lines += ["", LEGEND, "", "Regenerate: `scripts/evaluate_real.sh out/real METHOD...` (this table: frangi sato unet "
-              "cenet cenet:style=syntax seq-cenet cenet3d2d)."]
+              "cenet cenet:style=syntax seq-cenet seq-cenet:motion=dis cenet3d2d)."]
     print("\n".join(lines))
     return 0
 
