@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from busy import busy_core  # noqa: E402
+from busy import run_busy  # noqa: E402
 from angioseg import methods  # noqa: E402
 from angioseg.data.phantom import PhantomParams, generate_phantom  # noqa: E402
 from angioseg.eval.overlap import dice  # noqa: E402
@@ -108,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.busy_core:
         return 0
 
-    with busy_core() as cpu:
-        busy_threads = apply_threads(args.threads)  # the policy sees the busy core; --threads N stays N
-        where = f"pinned to CPU {cpu}" if cpu >= 0 else "not pinned"
-        print(f"-- busy core: a Python busy loop in another process, {where}; torch threads {busy_threads} "
-              f"(quiet run: {threads}) --", flush=True)
-        busy = measure(args, run, options)
+    busy = run_busy(lambda: measure(args, run, options), threads=args.threads, quiet_threads=threads)
     print(f"{'phase':<10} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>11}")
     for phase in quiet:
         if phase in busy:

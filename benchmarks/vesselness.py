@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from busy import busy_core  # noqa: E402
+from busy import run_busy  # noqa: E402
 from angioseg.threads import apply_threads  # noqa: E402
 from angioseg.vessel import frangi, hessian_matrix, sato, vesselness_masks  # noqa: E402
 
@@ -212,12 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.busy_core:
         return 0
 
-    with busy_core() as cpu:
-        busy_threads = apply_threads(args.threads)  # the policy sees the busy core; --threads N stays N
-        where = f"pinned to CPU {cpu}" if cpu >= 0 else "not pinned"
-        print(f"-- busy core: a Python busy loop in another process, {where}; torch threads {busy_threads} "
-              f"(quiet run: {threads}) --", flush=True)
-        busy = measure(args, frames, vessels)
+    busy = run_busy(lambda: measure(args, frames, vessels), threads=args.threads, quiet_threads=threads)
     print("busy/quiet speed ratios (quiet time / busy time; 1.00 = unaffected):")
     for name in quiet:
         print(f"  {name}: quiet {1000 * quiet[name]:.1f} ms/frame, busy {1000 * busy[name]:.1f} ms/frame, "
