@@ -45,7 +45,8 @@ def busy_core() -> Iterator[int]:
 
 def run_busy(measure, *, threads: int | None, quiet_threads: int):
     """`measure()` again while one core spins: the thread policy is taken again once it spins
-    (an explicit `threads` stays), and a header line says where it spins. Returns its result."""
+    (an explicit `threads` stays), and a header line says where it spins. Returns (its result,
+    the thread count it ran with)."""
     from angioseg.threads import apply_threads
 
     with busy_core() as cpu:
@@ -53,4 +54,4 @@ def run_busy(measure, *, threads: int | None, quiet_threads: int):
         where = f"pinned to CPU {cpu}" if cpu >= 0 else "not pinned"
         print(f"-- busy core: a Python busy loop in another process, {where}; torch threads {busy_threads} "
               f"(quiet run: {quiet_threads}) --", flush=True)
-        return measure()
+        return measure(), busy_threads

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.busy_core:
         return 0
 
-    busy = run_busy(lambda: measure(args, run, options), threads=args.threads, quiet_threads=threads)
+    busy, busy_threads = run_busy(lambda: measure(args, run, options), threads=args.threads, quiet_threads=threads)
     print(f"{'phase':<10} {'quiet s':>9} {'busy s':>9} {'busy/quiet':>11}")
     for phase in quiet:
         if phase in busy:

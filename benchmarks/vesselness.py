@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.busy_core:
         return 0
 
-    busy = run_busy(lambda: measure(args, frames, vessels), threads=args.threads, quiet_threads=threads)
+    busy, busy_threads = run_busy(lambda: measure(args, frames, vessels), threads=args.threads, quiet_threads=threads)
     print("busy/quiet speed ratios (quiet time / busy time; 1.00 = unaffected):")
     for name in quiet:
         print(f"  {name}: quiet {1000 * quiet[name]:.1f} ms/frame, busy {1000 * busy[name]:.1f} ms/frame, "
