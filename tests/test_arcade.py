@@ -224,7 +224,7 @@ def test_unknown_split(tmp_path: Path) -> None:
 def arcade_val() -> ArcadeDataset:
     root = default_arcade_root()
     if root is None or not (root / "val" / "images").is_dir():
-        looked = ", ".join(str(p) for p in arcade_search_paths())
+        looked = ", ".join(str(p) for p in arcade_search_paths()) or f"nowhere: {ARCADE_ENV_VAR} is unset"
         pytest.skip(f"ARCADE data not found at {looked}; set {ARCADE_ENV_VAR} to the arcade-syntax folder to run this test")
     return ArcadeDataset(root, "val")
 
