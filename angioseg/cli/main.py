@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("angioseg: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`angioseg methods | head`): nothing left to say
+        sys.stderr.close()
+        return 0
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -29,6 +29,8 @@ def markdown_report(report: dict[str, Any]) -> str:
     rows = {name: {m: (v["mean"], v["std"]) for m, v in entry["summary"].items()} for name, entry in report["methods"].items()}
     table = markdown_table(rows, metrics=[m for m in TABLE_METRICS if any(m in r for r in rows.values())])
     floor = report.get("reference", {}).get("flicker")
+    if floor and not any(entry.get("frames", 0) > report.get("cases", 0) for entry in report["methods"].values()):
+        floor = None  # one frame per case (stills): there is no flicker to speak of
     reference_line = (f"Flicker of the reference masks themselves (contrast inflow and wash-out change them): "
                       f"{floor['mean']:.3f} ± {floor['std']:.3f}.\n\n" if floor else "")
     speeds = ", ".join(f"{name} {entry['frames_per_second']:.1f}" for name, entry in report["methods"].items() if entry["frames_per_second"])
