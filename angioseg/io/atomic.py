@@ -79,16 +79,15 @@ def check_output_location(target: str | os.PathLike[str]) -> Path:
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise InputError(f"output {target} exists and is not a folder")
-    name_max = 255
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        existing = next(p for p in (target.parent, *target.parent.parents) if p.exists())
-        name_max = os.pathconf(existing, "PC_NAME_MAX")
-    if len(os.fsencode(target.name)) + _TEMPORARY_OVERHEAD > name_max:
-        raise InputError(f"output name {target.name[:40]}... is too long ({len(target.name)} characters; at most "
-                         f"{name_max - _TEMPORARY_OVERHEAD} here)")
     ancestor = next((p for p in (target.parent, *target.parent.parents) if p.exists()), None)
     if ancestor is None or not ancestor.is_dir():
         raise InputError(f"cannot write {target}: {ancestor} is not a folder")
+    name_max = 255
+    with contextlib.suppress(OSError, ValueError):
+        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
+    if len(os.fsencode(target.name)) + _TEMPORARY_OVERHEAD > name_max:
+        raise InputError(f"output name {target.name[:40]}... is too long ({len(target.name)} characters; at most "
+                         f"{name_max - _TEMPORARY_OVERHEAD} here)")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {target}: no permission to write in {ancestor}")
     return target
