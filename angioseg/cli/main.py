@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         flow_command,
         info_command,
         methods_command,
+        propagate_command,
         segment_command,
         train_command,
     )
@@ -50,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"angioseg {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineArgumentParser)
     verbs.required = True
-    for module in (info_command, data_commands, segment_command, evaluate_command, methods_command, train_command,
-                   demo_command, flow_command):
+    for module in (info_command, data_commands, segment_command, propagate_command, evaluate_command, methods_command,
+                   train_command, demo_command, flow_command):
         module.register(verbs)
     return parser
 

@@ -350,5 +350,6 @@ def _load_builtin_methods() -> None:
     """Import the built-in method modules once (they register themselves)."""
     import importlib
 
-    for module in ("angioseg.methods.vesselness", "angioseg.methods.supervised.segmenters", "angioseg.methods.denver.segmenter"):
+    for module in ("angioseg.methods.vesselness", "angioseg.methods.supervised.segmenters", "angioseg.methods.denver.segmenter",
+                   "angioseg.methods.flowprop"):
         importlib.import_module(module)

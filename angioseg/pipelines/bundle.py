@@ -112,15 +112,17 @@ def bundle_report(video: Video, result: Segmentation, *, source: str, overlay_na
     }
 
 
-def write_bundle_contents(folder: Path, video: Video, result: Segmentation, *, source: str) -> dict[str, Any]:
-    """Write the bundle's files into the (temporary) folder `folder`; returns the report."""
+def write_bundle_contents(folder: Path, video: Video, result: Segmentation, *, source: str,
+                          extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the bundle's files into the (temporary) folder `folder`; returns the report
+    (`extra`: more report.json entries, e.g. a propagation's "prompt_frames")."""
     from angioseg.io import write_label_pngs, write_labels_npz, write_overlay_video, write_probabilities_npz
 
     write_label_pngs(result.masks.labels, folder / "masks")
     write_labels_npz(result.masks, folder / "masks.npz")
     write_probabilities_npz(result.class_probabilities, folder / "probabilities.npz", label_table=result.label_table)
     overlay = write_overlay_video(video, result.masks.labels, result.label_table, folder / "overlay.mp4")
-    report = bundle_report(video, result, source=source, overlay_name=Path(overlay).name)
+    report = {**bundle_report(video, result, source=source, overlay_name=Path(overlay).name), **(extra or {})}
     (folder / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 

@@ -23,8 +23,15 @@ def report_paths(out: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 def markdown_report(report: dict[str, Any]) -> str:
     """An evaluation report (`angioseg.pipelines.scoring.evaluate_methods`) as Markdown: the
-    data, one row per method (mean ± std of each metric), the reference flicker, throughput."""
+    data, one row per method (mean ± std of each metric), the reference flicker, throughput.
+    A propagation report (``"kind": "propagation"``) has its own tables
+    (`angioseg.pipelines.propagation_eval.markdown_propagation_report`)."""
     from angioseg.eval import markdown_table
+
+    if report.get("kind") == "propagation":
+        from angioseg.pipelines.propagation_eval import markdown_propagation_report
+
+        return markdown_propagation_report(report)
 
     rows = {name: {m: (v["mean"], v["std"]) for m, v in entry["summary"].items()} for name, entry in report["methods"].items()}
     table = markdown_table(rows, metrics=[m for m in TABLE_METRICS if any(m in r for r in rows.values())])

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 
@@ -158,6 +158,13 @@ def evaluate_case(task: CaseTask) -> CaseResult:
     return CaseResult(case_name, video.num_frames, results, floor)
 
 
+def needs_prompt(spec: str) -> bool:
+    """Whether the method of `spec` (``name`` or ``name:key=value,...``) needs a labelled frame."""
+    from angioseg.methods import method_class, parse_method_spec
+
+    return method_class(parse_method_spec(spec)[0]).needs_prompt
+
+
 def _mean_and_std(per_case: dict[str, float]) -> dict[str, Any]:
     """{"cases", "mean", "std"} (population std, `angioseg.eval.summarise`) of per-case values."""
     from angioseg.eval import summarise
@@ -176,9 +183,16 @@ def evaluate_methods(
     frames_scored: str = "all",
     executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
+    protocol: str | None = None,
+    unseen_labels: Collection[str] = (),
 ) -> dict[str, Any]:
     """Run every method on every case and score it; returns the report dict
     ({"data", "cases", "target", "frames_scored", "jobs", "methods": {spec: entry}, "reference"}).
+
+    Propagation methods (``needs_prompt``), or a `protocol` ("peak", "early") or
+    `unseen_labels` given, go to `angioseg.pipelines.propagation_eval.evaluate_propagation`
+    (protocol "peak" by default; `label` and `frames_scored` do not apply there); a mix of
+    methods that need a prompt and methods that do not is an InputError.
 
     Every method spec is built (and checked) before any case runs. With a multi-worker
     executor a method's "seconds" is the sum of its per-case times (each worker runs on its
@@ -187,6 +201,14 @@ def evaluate_methods(
     """
     if frames_scored not in FRAMES_SCORED:
         raise InputError(f"frames scored must be one of {', '.join(FRAMES_SCORED)}; got {frames_scored!r}")
+    if protocol is not None or unseen_labels or any(needs_prompt(spec) for spec in methods):
+        from angioseg.pipelines.propagation_eval import evaluate_propagation
+
+        if label is not None or frames_scored != "all":
+            raise InputError("a label and frames scored do not apply to propagation methods: they score every object "
+                             "of the prompt frame on every other frame")
+        return evaluate_propagation(methods, data, protocol=protocol or "peak", unseen_labels=unseen_labels, device=device,
+                                    limit=limit, executor=executor, progress=progress)
     if limit is not None and limit <= 0:
         raise InputError(f"limit must be a positive integer; got {limit}")
     executor = executor or LocalExecutor()
