@@ -11,8 +11,17 @@ import pytest
 
 from angioseg.data.motion import CardiacBreathingMotion, MotionParams
 from angioseg.warp import warp_backward
-from angioseg.data.phantom import VISIBLE_CONCENTRATION, PhantomParams, PhantomRun, generate_phantom
+from angioseg.data.phantom import (
+    DEVICE_LABELS,
+    DEVICE_NAMES,
+    VISIBLE_CONCENTRATION,
+    PhantomParams,
+    PhantomRun,
+    generate_phantom,
+    phantom_label_table,
+)
 from angioseg.errors import InputError
+from angioseg.types import DEFAULT_LABELS
 
 # Contrast timing that fills fast and washes out before the end of a 16-frame, 7.5 fps run.
 FAST_CONTRAST = dict(
@@ -263,7 +272,7 @@ def test_sample_respects_ranges_and_serialises() -> None:
         text = json.dumps(params.to_dict())
         assert PhantomParams.from_dict(json.loads(text)) == params
     assert seen_main == {1, 2, 3}
-    named = set(RANGES) | {"size", "frames", "fps", "motion", "catheter_entry"}
+    named = set(RANGES) | {"size", "frames", "fps", "motion", "catheter_entry", "devices"}
     assert named == {f.name for f in fields(PhantomParams)}
     assert json.loads(json.dumps(PhantomParams().to_dict()))["motion"] is None
 
@@ -305,3 +314,107 @@ def test_single_frame_and_progress_bar(capsys: pytest.CaptureFixture[str]) -> No
     single = generate_phantom(PhantomParams(size=48, frames=1), seed=0)
     assert single.flow_forward.shape == (0, 48, 48, 2)
     assert "phantom" in capsys.readouterr().err
+
+
+# ---- devices ------------------------------------------------------------------------------------
+
+DEVICE_RUN = dict(size=128, frames=6, fps=10.0, motion=STRONG_MOTION)
+
+
+@pytest.fixture(scope="module")
+def device_runs() -> tuple[PhantomRun, PhantomRun]:
+    """The same seed and params with every device and with none."""
+    params = PhantomParams(**DEVICE_RUN, devices=DEVICE_NAMES)
+    return generate_phantom(params, seed=21), generate_phantom(replace(params, devices=()), seed=21)
+
+
+def test_every_device_label_is_in_every_frame(device_runs: tuple[PhantomRun, PhantomRun]) -> None:
+    run, _ = device_runs
+    assert run.masks.label_table == {**DEFAULT_LABELS, **DEVICE_LABELS}
+    run.masks.check_matches(run.video)
+    for t, labels in enumerate(run.masks.labels):
+        assert set(DEVICE_LABELS) <= set(np.unique(labels).tolist()), t
+    assert (run.masks.labels == 2).any(axis=(1, 2)).all()  # the catheter is still there
+    assert run.video.metadata["devices"] == list(DEVICE_NAMES)
+
+
+def test_devices_change_the_run_only_near_themselves(device_runs: tuple[PhantomRun, PhantomRun]) -> None:
+    run, plain = device_runs
+    assert np.array_equal(run.flow_backward, plain.flow_backward)
+    assert np.array_equal(run.concentration, plain.concentration)
+    devices = run.masks.labels >= 3
+    assert np.array_equal(run.masks.labels[~devices], plain.masks.labels[~devices])
+    kernel = np.ones((7, 7), np.uint8)  # more than 3 px from every device pixel
+    for t in range(run.params.frames):
+        far = cv2.dilate(devices[t].astype(np.uint8), kernel) == 0
+        assert np.array_equal(run.video.frames[t][far], plain.video.frames[t][far]), t
+        assert not np.array_equal(run.video.frames[t], plain.video.frames[t])
+
+
+def test_device_regions_are_darker_than_their_surroundings(device_runs: tuple[PhantomRun, PhantomRun]) -> None:
+    run, _ = device_runs
+    frame, labels = run.video.frames[0], run.masks.labels[0]
+    kernel = np.ones((3, 3), np.uint8)
+    for label, name in DEVICE_LABELS.items():
+        region = (labels == label).astype(np.uint8)
+        around = (cv2.dilate(region, kernel, iterations=5) > 0) & (labels == 0)
+        assert around.sum() > region.sum(), name
+        assert frame[region > 0].mean() < frame[around].mean() - 0.02, name
+
+
+def test_devices_subset_label_table_and_independence() -> None:
+    params = PhantomParams(**DEVICE_RUN, devices=("clip", "guidewire"))
+    assert params.devices == ("guidewire", "clip")  # stored in DEVICE_NAMES order
+    run = generate_phantom(params, seed=5)
+    assert run.masks.label_table == {0: "background", 1: "vessel", 2: "catheter", 3: "guidewire", 7: "clip"}
+    assert set(np.unique(run.masks.labels).tolist()) <= {0, 1, 2, 3, 7}
+    assert phantom_label_table(("sternal_wire",)) == {**DEFAULT_LABELS, 6: "sternal_wire"}
+    # A device's shape does not depend on which other devices the run has.
+    alone = generate_phantom(replace(params, devices=("clip",)), seed=5)
+    assert np.array_equal(run.masks.labels == 7, alone.masks.labels == 7)
+
+
+@pytest.mark.parametrize(
+    "devices, word",
+    [(("guidewire", "stent"), "'stent'"), (("marker", "marker"), "'marker'"), ("guidewire", "guidewire")],
+)
+def test_bad_devices_raise_input_error_naming_them(devices: object, word: str) -> None:
+    with pytest.raises(InputError, match=word) as error:
+        PhantomParams(devices=devices)  # type: ignore[arg-type]
+    assert "\n" not in str(error.value)
+    with pytest.raises(InputError, match=word):
+        PhantomParams.from_dict({"devices": devices if isinstance(devices, str) else list(devices)})
+
+
+def test_devices_round_trip_and_sample_pass_through() -> None:
+    params = PhantomParams.sample(np.random.default_rng(3), size=64, frames=2, devices=["marker", "electrode"])
+    assert params.devices == ("marker", "electrode")
+    text = json.dumps(params.to_dict())
+    assert json.loads(text)["devices"] == ["marker", "electrode"]
+    assert PhantomParams.from_dict(json.loads(text)) == params
+    # Asking for devices draws nothing more from the generator: the scene is the same.
+    plain = PhantomParams.sample(np.random.default_rng(3), size=64, frames=2)
+    assert plain.devices == () and replace(params, devices=()) == plain
+    assert PhantomParams.from_dict(json.loads(json.dumps(plain.to_dict()))) == plain
+
+
+def test_phantom_set_and_cli_carry_the_device_labels(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from angioseg.cli.main import main
+    from angioseg.data.davis import DavisFolder
+    from angioseg.pipelines.datasets import make_phantom_set
+
+    out = make_phantom_set(tmp_path / "some", n=1, size=48, frames=2, dicom=False, overlay=False,
+                           devices=["clip", "marker"])
+    folder = DavisFolder(out)
+    assert folder.label_table == {0: "background", 1: "vessel", 2: "catheter", 4: "marker", 7: "clip"}
+    sequence = folder.load(folder.names[0])
+    assert sequence.meta["generator"]["devices"] == ["marker", "clip"]
+    assert set(np.unique(sequence.masks.labels).tolist()) <= {0, 1, 2, 4, 7}
+    argv = ["data", "phantom", "--out", str(tmp_path / "all"), "--n", "1", "--size", "48", "--frames", "2",
+            "--no-dicom", "--no-overlay", "--no-motion"]
+    assert main([*argv, "--devices", "all"]) == 0
+    assert DavisFolder(tmp_path / "all").label_table == {**DEFAULT_LABELS, **DEVICE_LABELS}
+    capsys.readouterr()
+    assert main([*argv, "--devices", "guidewire, stent"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'stent'" in err

@@ -35,15 +35,34 @@ def _register_phantom(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM file per sequence")
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay video per sequence")
     parser.add_argument("--no-motion", action="store_true", help="skip the exact motion fields (Motion/*.npz)")
+    parser.add_argument("--devices", type=phantom_devices, default=(), metavar="NAMES",
+                        help="devices in every run, each its own label: a comma list of "
+                             "guidewire, marker, electrode, sternal_wire, clip, or 'all' (default none)")
     add_threads_option(parser)
     parser.set_defaults(run=run_phantom)
+
+
+def phantom_devices(text: str) -> tuple[str, ...]:
+    """`--devices`: 'all' or a comma list of phantom device names (checked here, so that a bad
+    name is a usage error before anything runs)."""
+    from angioseg.data.phantom import DEVICE_NAMES, PhantomParams
+    from angioseg.errors import InputError
+
+    if text.strip() == "all":
+        return DEVICE_NAMES
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    try:
+        return PhantomParams(size=32, frames=1, devices=names).devices
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run_phantom(args: argparse.Namespace) -> int:
     from angioseg.pipelines.datasets import make_phantom_set
 
     make_phantom_set(args.out, n=args.n, seed=args.seed, size=args.size, frames=args.frames, fps=args.fps,
-                     dicom=not args.no_dicom, overlay=not args.no_overlay, motion=not args.no_motion, progress=progress_bar())
+                     dicom=not args.no_dicom, overlay=not args.no_overlay, motion=not args.no_motion,
+                     devices=args.devices, progress=progress_bar())
     print(f"wrote {args.n} phantom run(s) to {args.out}")
     return 0
 

@@ -26,11 +26,36 @@ that also moves along the tree. Then a Gaussian detector blur, Poisson quantum n
 
 Ground truth: label 1 (vessel) where a vessel holds a visible amount of contrast
 (concentration above `VISIBLE_CONCENTRATION`) within max(r, 0.6 px) of its centreline; label
-2 (catheter) always, over the vessel where they overlap. The canonical masks are sampled with
-nearest neighbour at the same maps as the image, and the flows are computed from the same
-maps, so masks, frames and flows agree exactly.
+2 (catheter) always, over the vessel where they overlap; device labels 3-7 (below) over both.
+The canonical masks are sampled with nearest neighbour at the same maps as the image, and the
+flows are computed from the same maps, so masks, frames and flows agree exactly.
 
-All lengths in `PhantomParams` are in pixels at 512 x 512 and scale with `size / 512`.
+Optional devices (`PhantomParams.devices`, names in `DEVICE_NAMES`), each its own label
+(`DEVICE_LABELS`), for multi-object video segmentation; all visible with or without contrast:
+
+* 3 ``guidewire``: a thin (radius 0.4-0.7 px), very dense wire from the catheter tip down the
+  lumen of one main artery (slightly off its centreline) far into the distal vessel;
+* 4 ``marker``: a stent / balloon marker pair, two dense bands (2-3 x 4-6 px) 15-25 px apart
+  on the same artery's centreline, placed clear of the electrode, sternal wires and clips;
+* 5 ``electrode``: a pacing / EP lead (radius ~1.5 px, moderate attenuation) from the top
+  border across the heart shadow, with 4-10 dense ring electrodes (~3 x 4 px) near its tip;
+* 6 ``sternal_wire``: 2-4 very dense closed wire loops (ellipses or figure-eights, 20-40 px,
+  each with a twisted knot) stacked down the middle of the frame's top half;
+* 7 ``clip``: 1-3 dense surgical clips (bars or U shapes, ~3 x 10 px) in the heart region.
+
+Sternal wires lie on the ``"background"`` layer (breathing only), the others on the
+``"vessel"`` layer. Their attenuation mu x chord (chord in 512 px, as for the catheter) adds
+to the Beer-Lambert exponent; their masks are sampled like the catheter's. Overlap order:
+background < vessel < catheter < guidewire < marker < electrode < sternal_wire < clip, i.e.
+where objects overlap the larger id wins. Devices draw from their own random stream (stream 6
+of the seed's `SeedSequence`; the scene uses streams 0-5), so a run with devices is the run
+without them plus the devices: masks and flows are unchanged away from the device labels, and
+the frames differ only within the detector blur around them (the scene's photon counts are
+drawn as before and then thinned binomially where the devices absorb). A run without devices is
+bit-identical to one made before devices existed.
+
+All lengths in `PhantomParams` are in pixels at 512 x 512 and scale with `size / 512`; the
+devices are drawn to scale too, so at small frame sizes the thinnest are faint.
 """
 
 from __future__ import annotations
@@ -40,13 +65,19 @@ import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
 from angioseg.data.motion import CardiacBreathingMotion, MotionParams
-from angioseg.data.vessel_tree import Tube, VesselTree, chord_pixel_average, grow_coronary_tree
+from angioseg.data.vessel_tree import (
+    Tube,
+    VesselTree,
+    chord_pixel_average,
+    grow_coronary_tree,
+    resample_polyline,
+)
 from angioseg.errors import InputError
 from angioseg.types import DEFAULT_LABELS, LabelMap, Video
 from angioseg.warp import sample_at
@@ -64,6 +95,35 @@ PIXEL_SPACING_512_MM = 0.3
 
 REFERENCE_SIZE = 512
 LABELS = dict(DEFAULT_LABELS)
+
+#: Optional devices a run may hold (`PhantomParams.devices`), in overlap order: where two
+#: objects cover a pixel, the later one's label wins (the vessel and the catheter come first).
+DEVICE_NAMES: tuple[str, ...] = ("guidewire", "marker", "electrode", "sternal_wire", "clip")
+#: Fixed label id of each device (a run's label table holds only the devices it has).
+DEVICE_LABELS: dict[int, str] = {3: "guidewire", 4: "marker", 5: "electrode", 6: "sternal_wire", 7: "clip"}
+_DEVICE_IDS: dict[str, int] = {name: label for label, name in DEVICE_LABELS.items()}
+
+
+def phantom_label_table(devices: Sequence[str] = ()) -> dict[int, str]:
+    """The label table of a run with `devices`: `DEFAULT_LABELS` plus those devices' fixed ids."""
+    table = dict(LABELS)
+    for name in _check_devices(devices):
+        table[_DEVICE_IDS[name]] = name
+    return table
+
+
+def _check_devices(devices: Any) -> tuple[str, ...]:
+    """`devices` as a tuple of known, distinct names in `DEVICE_NAMES` order, or InputError."""
+    if isinstance(devices, (str, bytes)) or not isinstance(devices, (tuple, list)):
+        raise InputError(f"phantom devices must be a list of names from {', '.join(DEVICE_NAMES)}; got {devices!r}")
+    seen: set[str] = set()
+    for name in devices:
+        if name not in DEVICE_NAMES:
+            raise InputError(f"unknown phantom device {name!r}; the devices are {', '.join(DEVICE_NAMES)}")
+        if name in seen:
+            raise InputError(f"phantom device {name!r} is listed twice")
+        seen.add(name)
+    return tuple(name for name in DEVICE_NAMES if name in seen)
 
 
 def _is_number(value: Any) -> bool:
@@ -137,6 +197,11 @@ class PhantomParams:
         dose: mean photon count per pixel at full transmission, 300-5000 (log-uniform; lower
             is noisier).
         gamma: display gamma applied to I / I0, 0.85-1.15.
+
+    Devices (each its own label, see `DEVICE_LABELS`; their shapes are drawn from the seed):
+        devices: names from `DEVICE_NAMES`, stored in that order (default none). A run with
+            devices is the same run as without them plus the devices: they draw from their
+            own random streams.
     """
 
     size: int = 512
@@ -179,8 +244,11 @@ class PhantomParams:
     blur_sigma: float = 0.9
     dose: float = 1500.0
     gamma: float = 1.0
+    # devices
+    devices: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "devices", _check_devices(self.devices))
         if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or not 32 <= self.size <= 4096:
             raise InputError(f"phantom size must be an integer from 32 to 4096 pixels; got {self.size!r}")
         frames_ok = isinstance(self.frames, (int, np.integer)) and not isinstance(self.frames, bool)
@@ -250,9 +318,16 @@ class PhantomParams:
     # ---- sampling / serialisation -------------------------------------------------------------
     @classmethod
     def sample(
-        cls, rng: np.random.Generator, *, size: int = 512, frames: int = 60, fps: float = 15.0
+        cls,
+        rng: np.random.Generator,
+        *,
+        size: int = 512,
+        frames: int = 60,
+        fps: float = 15.0,
+        devices: Sequence[str] = (),
     ) -> "PhantomParams":
-        """Draw every parameter from the documented ranges; size, frames and fps as given."""
+        """Draw every parameter from the documented ranges; size, frames, fps and devices as
+        given (`devices` draws nothing from `rng`: the other parameters do not depend on it)."""
         u = lambda low, high: float(rng.uniform(low, high))  # noqa: E731
         spine = u(0.1, 0.3)
         if rng.uniform() < 0.5:
@@ -294,6 +369,7 @@ class PhantomParams:
             blur_sigma=u(0.6, 1.2),
             dose=float(np.exp(rng.uniform(np.log(300.0), np.log(5000.0)))),
             gamma=u(0.85, 1.15),
+            devices=devices if isinstance(devices, (str, bytes)) else tuple(devices),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -338,14 +414,17 @@ class PhantomRun:
 
     Attributes:
         video: `(T, H, W)` frames in [0, 1] (dark vessels), fps = params.fps.
-        masks: labels 0 background, 1 vessel (visible contrast only), 2 catheter.
+        masks: labels 0 background, 1 vessel (visible contrast only), 2 catheter, and the
+            `DEVICE_LABELS` ids of `params.devices` (the table holds only those present).
         flow_forward: `(T-1, H, W, 2)` float32 (dx, dy), frame t -> t+1 on frame t's grid,
-            the exact motion of the vessel layer (vessels, catheter, heart).
+            the exact motion of the vessel layer (vessels, catheter, heart, and every device
+            but the sternal wires, which move with the background layer's breathing only and
+            whose motion is not stored).
         flow_backward: `(T-1, H, W, 2)` float32, frame t+1 -> t on frame t+1's grid:
             ``warp_backward(masks[t], flow_backward[t])`` lands on ``masks[t + 1]``.
         concentration: `(T, H, W)` float16 contrast concentration (0-1) of the vessels at each
             pixel, sampled like the masks (label 1 = concentration > VISIBLE_CONCENTRATION
-            outside the catheter).
+            outside the catheter and the devices).
         params: the fully resolved parameters (motion included).
     """
 
@@ -698,6 +777,329 @@ def _build_scene(
     )
 
 
+# ---- devices ------------------------------------------------------------------------------------
+#
+# Each device is built from two primitives on the padded canvas (frame pixels): a tube (a wire or
+# lead along a polyline, chord through a cylinder as for the vessels) and a band (a short
+# flat-ended cylinder about an axis: markers, ring electrodes, clip bars, wire twists). Within
+# one device the primitives overlap as a union (the larger attenuation per pixel); different
+# devices add in the exponent. Geometry is drawn in 512 units and scaled like everything else.
+
+#: The guidewire stops where its artery's lumen radius falls below this (512 px).
+GUIDEWIRE_MIN_LUMEN = 1.0
+#: Devices stay within this margin of the frame border (fraction of the size) at rest.
+_DEVICE_MARGIN = 0.06
+#: A band's mask reaches at least this far (frame px) from its centre along and across its
+#: axis, so that nearest-neighbour sampling under motion cannot lose a sub-pixel band (this
+#: only matters at small frame sizes).
+BAND_MASK_MIN_HALF_PX = 1.0
+#: Markers sit at least this far (512 px) from the electrode, sternal wires and clips where they can.
+MARKER_CLEARANCE = 14.0
+
+
+@dataclass
+class _Devices:
+    """Canonical device attenuation and labels per motion layer (None where a layer has none)."""
+
+    vessel_att: np.ndarray | None
+    vessel_labels: np.ndarray | None
+    background_att: np.ndarray | None
+    background_labels: np.ndarray | None
+    noise: np.random.Generator
+
+
+Stamp = tuple[np.ndarray, np.ndarray, np.ndarray]  # (pixels (M, 2) row/col, chord (M,), inside (M,))
+
+
+def _stamp_tube(points: np.ndarray, radius: float, canvas: tuple[int, int]) -> Stamp:
+    """A wire of `radius` (frame px) along `points` (x, y, canvas px)."""
+    reach = MASK_MIN_RADIUS_PX + 0.5
+    tube = Tube.from_arrays(points, np.full(len(points), radius), np.zeros(len(points)))
+    pixels = tube.candidate_pixels(canvas, reach)
+    if len(pixels) == 0:
+        return pixels, np.zeros(0), np.zeros(0, bool)
+    dist, nearest = tube.query(pixels, reach)
+    hit = nearest >= 0
+    pixels, dist = pixels[hit], dist[hit]
+    chord = chord_pixel_average(dist, np.full(len(dist), radius))
+    return pixels, chord, dist <= max(radius, MASK_MIN_RADIUS_PX)
+
+
+def _stamp_band(
+    centre: np.ndarray, axis: np.ndarray, radius: float, half_length: float, canvas: tuple[int, int]
+) -> Stamp:
+    """A flat-ended cylinder of `radius` about `axis` through `centre`, `2 half_length` long."""
+    axis = np.asarray(axis, np.float64) / (float(np.hypot(*axis)) + 1e-12)
+    extent = half_length + radius + 2.0
+    xa, xb = max(int(math.floor(centre[0] - extent)), 0), min(int(math.ceil(centre[0] + extent)), canvas[1] - 1)
+    ya, yb = max(int(math.floor(centre[1] - extent)), 0), min(int(math.ceil(centre[1] + extent)), canvas[0] - 1)
+    if xa > xb or ya > yb:
+        return np.zeros((0, 2), np.int64), np.zeros(0), np.zeros(0, bool)
+    rr, cc = np.mgrid[ya : yb + 1, xa : xb + 1]
+    dx, dy = cc.ravel() - centre[0], rr.ravel() - centre[1]
+    along = np.abs(dx * axis[0] + dy * axis[1])
+    across = np.abs(dx * axis[1] - dy * axis[0])
+    # Pixel-averaged across the axis like the tubes; a linear ramp over the pixel along it.
+    chord = chord_pixel_average(across, np.full(len(across), radius)) * np.clip(half_length + 0.5 - along, 0.0, 1.0)
+    floor = BAND_MASK_MIN_HALF_PX
+    inside = (across <= max(radius, floor)) & (along <= max(half_length, floor))
+    keep = (chord > 1e-6) | inside
+    pixels = np.stack([rr.ravel(), cc.ravel()], axis=1)[keep].astype(np.int64)
+    return pixels, chord[keep], inside[keep]
+
+
+# A device is a list of primitives in 512 units: ("tube", points (N, 2), radius, mu) or
+# ("band", centre (2,), axis (2,), radius, half_length, mu).
+Primitive = tuple
+
+
+def _paint(primitives: list[Primitive], canvas: tuple[int, int], scale: float, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """One device on the canvas: attenuation (the union of its parts: the larger value per
+    pixel) and mask."""
+    att = np.zeros(canvas, np.float32)
+    mask = np.zeros(canvas, bool)
+    for kind, *shape in primitives:
+        if kind == "tube":
+            points, radius, mu = shape
+            stamp = _stamp_tube(np.asarray(points, np.float64) * scale + pad, radius * scale, canvas)
+        else:
+            centre, axis, radius, half_length, mu = shape
+            centre = np.asarray(centre, np.float64) * scale + pad
+            stamp = _stamp_band(centre, axis, radius * scale, half_length * scale, canvas)
+        pixels, chord, inside = stamp
+        if len(pixels) == 0:
+            continue
+        rows, cols = pixels[:, 0], pixels[:, 1]
+        att[rows, cols] = np.maximum(att[rows, cols], (chord / scale * mu).astype(np.float32))
+        mask[rows[inside], cols[inside]] = True
+    return att, mask
+
+
+def _footprint(primitives: list[Primitive]) -> tuple[np.ndarray, np.ndarray]:
+    """Points (M, 2) along a device's primitives (512 units, about 2 px apart) and the reach
+    (M,) of the device around each."""
+    points, reach = [], []
+    for kind, *shape in primitives:
+        if kind == "tube":
+            xy, radius, _ = shape
+            xy = resample_polyline(np.asarray(xy, np.float64), 2.0)[0]
+            points.append(xy)
+            reach.append(np.full(len(xy), radius))
+        else:
+            centre, _, radius, half_length, _ = shape
+            points.append(np.asarray(centre, np.float64)[None])
+            reach.append(np.array([radius + half_length]))
+    if not points:
+        return np.zeros((0, 2)), np.zeros(0)
+    return np.concatenate(points), np.concatenate(reach)
+
+
+def _arc_length(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+
+
+def _along(points: np.ndarray, arc: np.ndarray, s: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Point(s) at arc length `s` along a polyline and the unit tangent(s) there."""
+    s = np.asarray(s, np.float64)
+
+    def at(where: np.ndarray) -> np.ndarray:
+        return np.stack([np.interp(where, arc, points[:, 0]), np.interp(where, arc, points[:, 1])], axis=-1)
+
+    tangent = at(s + 1.0) - at(s - 1.0)
+    tangent /= np.linalg.norm(tangent, axis=-1, keepdims=True) + 1e-12
+    return at(s), tangent
+
+
+def _bezier(start: np.ndarray, p1: np.ndarray, p2: np.ndarray, end: np.ndarray, count: int = 400) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, count)[:, None]
+    return (1 - t) ** 3 * start + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * end
+
+
+Artery = tuple[np.ndarray, np.ndarray, np.ndarray]  # centreline (N, 2), radii (N,), arc (N,), 512 units
+
+
+def _target_artery(rng: np.random.Generator, tree: VesselTree, params: PhantomParams, pad: int) -> Artery:
+    """The main artery the guidewire and the markers use: from the ostium along the root (and,
+    for a left tree, one of the main arteries it splits into, chosen by r^3) to where the lumen
+    gets thinner than `GUIDEWIRE_MIN_LUMEN` or the artery nears the frame border."""
+    scale = params.scale
+    segments = tree.segments
+    root = segments[0]
+    points = [(root.points - pad) / scale]
+    radii = [root.radii / scale]
+    children = [i for i, seg in enumerate(segments) if seg.parent == 0 and seg.generation == 1]
+    if tree.metadata.get("kind") == "left" and children:
+        weights = np.array([float(segments[i].radii[0]) ** 3 for i in children])
+        child = segments[children[int(rng.choice(len(children), p=weights / weights.sum()))]]
+        points.append((child.points[1:] - pad) / scale)
+        radii.append(child.radii[1:] / scale)
+    xy, r = np.concatenate(points), np.concatenate(radii)
+    S = float(REFERENCE_SIZE)
+    low, high = _DEVICE_MARGIN * S, (1.0 - _DEVICE_MARGIN) * S
+    outside = (r < GUIDEWIRE_MIN_LUMEN) | (xy < low).any(axis=1) | (xy > high).any(axis=1)
+    outside[0] = False  # the ostium itself always counts
+    stop = max(int(np.argmax(outside)) if outside.any() else len(xy), 2)
+    xy, r = xy[:stop], r[:stop]
+    return xy, r, _arc_length(xy)
+
+
+def _guidewire(rng: np.random.Generator, artery: Artery) -> list[Primitive]:
+    """A thin, very dense wire from the catheter tip down the artery's lumen, off-centre."""
+    xy, r, arc = artery
+    length = float(arc[-1]) * float(rng.uniform(0.8, 1.0))
+    s = np.arange(0.0, length + 0.25, 0.5)
+    centre, tangent = _along(xy, arc, s)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    radius = np.interp(s, arc, r)
+    wave = np.zeros_like(s)
+    for _ in range(2):
+        wave += np.sin(2 * math.pi * s / float(rng.uniform(40.0, 140.0)) + float(rng.uniform(0, 2 * math.pi)))
+    offset = float(rng.uniform(0.15, 0.45)) * radius * (wave / 2.0) * _smoothstep(s / 15.0)
+    wire = centre + normal * offset[:, None]
+    return [("tube", wire, float(rng.uniform(0.4, 0.7)), float(rng.uniform(0.6, 0.9)))]
+
+
+def _markers(rng: np.random.Generator, artery: Artery, keep_out: tuple[np.ndarray, np.ndarray]) -> list[Primitive]:
+    """Two dense marker bands on the artery's centreline, 15-25 px apart, where the artery is
+    at least 1.5 px in radius and, if it can be, clear of the other devices (which would
+    cover them in the masks)."""
+    xy, r, arc = artery
+    total = float(arc[-1])
+    gap = float(rng.uniform(15.0, 25.0))
+    radius, half, mu = float(rng.uniform(1.0, 1.5)), float(rng.uniform(2.0, 3.0)), float(rng.uniform(0.7, 1.0))
+    first = np.arange(0.1 * total, max(total - gap - half, 0.1 * total) + 1e-9, 1.0)
+    wide = (np.interp(first, arc, r) >= 1.5) & (np.interp(first + gap, arc, r) >= 1.5)
+    if wide.any():
+        first = first[wide]
+    clearance = np.full(len(first), np.inf)
+    points, reach = keep_out
+    if len(points):
+        for s in (first, first + gap):
+            centre = _along(xy, arc, s)[0]
+            distance = np.linalg.norm(centre[:, None, :] - points[None, :, :], axis=2) - reach[None, :]
+            clearance = np.minimum(clearance, distance.min(axis=1))
+    clear = clearance >= MARKER_CLEARANCE
+    choice = int(rng.choice(np.flatnonzero(clear))) if clear.any() else int(np.argmax(clearance))
+    out = []
+    for s in (first[choice], first[choice] + gap):
+        centre, tangent = _along(xy, arc, s)
+        out.append(("band", centre, tangent, radius, half, mu))
+    return out
+
+
+def _electrode(rng: np.random.Generator, params: PhantomParams, bound: float) -> list[Primitive]:
+    """A pacing / EP lead from the top border across the heart shadow, ring electrodes at its tip."""
+    S = float(REFERENCE_SIZE)
+    mp = params.motion
+    assert mp is not None
+    centre = np.array(mp.heart_centre) * S
+    tip = centre + np.array([float(rng.uniform(-0.22, 0.22)), float(rng.uniform(0.0, 0.2))]) * S
+    tip = np.clip(tip, 0.15 * S, 0.85 * S)
+    start = np.array([float(rng.uniform(0.2, 0.8)) * S, -bound - 4.0])
+    span = float(np.linalg.norm(tip - start))
+    a = math.radians(float(rng.uniform(-25, 25)))
+    p1 = start + np.array([math.sin(a), math.cos(a)]) * span * float(rng.uniform(0.3, 0.5))
+    b = math.radians(float(rng.uniform(20, 160)))  # it reaches the tip heading down the frame
+    p2 = tip - np.array([math.cos(b), math.sin(b)]) * span * float(rng.uniform(0.2, 0.4))
+    path = _bezier(start, p1, p2, tip)
+    arc = _arc_length(path)
+    out: list[Primitive] = [("tube", path, 1.5 * float(rng.uniform(0.85, 1.15)), float(rng.uniform(0.12, 0.18)))]
+    count = int(rng.integers(4, 11))
+    spacing = float(rng.uniform(6.0, 10.0))
+    ring_radius, ring_half, ring_mu = float(rng.uniform(1.8, 2.2)), float(rng.uniform(1.3, 1.7)), float(rng.uniform(0.5, 0.7))
+    for k in range(count):
+        where, tangent = _along(path, arc, max(float(arc[-1]) - ring_half - k * spacing, 0.0))
+        out.append(("band", where, tangent, ring_radius, ring_half, ring_mu))
+    return out
+
+
+def _sternal_wires(rng: np.random.Generator) -> list[Primitive]:
+    """2-4 closed wire loops (ellipses or figure-eights, each with a twisted knot) stacked down
+    the middle of the frame's top half."""
+    S = float(REFERENCE_SIZE)
+    count = int(rng.integers(2, 5))
+    x_mid = float(rng.uniform(0.44, 0.56)) * S
+    y = float(rng.uniform(0.1, 0.16)) * S
+    spacing = float(rng.uniform(38.0, 55.0))
+    t = np.linspace(0.0, 2 * math.pi, 241)
+    out: list[Primitive] = []
+    for _ in range(count):
+        width = float(rng.uniform(20.0, 40.0))
+        height = width * float(rng.uniform(0.35, 0.6))
+        if rng.uniform() < 0.5:
+            u, v = 0.5 * width * np.cos(t), 0.5 * height * np.sin(t)  # ellipse
+        else:
+            u, v = 0.5 * width * np.sin(t), 0.5 * height * np.sin(2 * t)  # figure-eight
+        angle = math.radians(float(rng.uniform(-15, 15)))
+        ca, sa = math.cos(angle), math.sin(angle)
+        centre = np.array([x_mid + float(rng.uniform(-6, 6)), y])
+        loop = centre + np.stack([ca * u - sa * v, sa * u + ca * v], axis=1)
+        wire, mu = float(rng.uniform(0.9, 1.2)), float(rng.uniform(0.9, 1.3))
+        out.append(("tube", loop, wire, mu))
+        side = 1.0 if rng.uniform() < 0.5 else -1.0
+        knot = centre + side * 0.5 * width * np.array([ca, sa])  # the twist, where the ends meet
+        out.append(("band", knot, np.array([ca, sa]), 1.8 * wire, float(rng.uniform(2.5, 4.0)), mu))
+        y += spacing
+    return out
+
+
+def _clips(rng: np.random.Generator, params: PhantomParams) -> list[Primitive]:
+    """1-3 surgical clips (dense bars or U shapes, about 3 x 10 px) in the heart region."""
+    S = float(REFERENCE_SIZE)
+    mp = params.motion
+    assert mp is not None
+    out: list[Primitive] = []
+    for _ in range(int(rng.integers(1, 4))):
+        rho, phi = math.sqrt(float(rng.uniform())), float(rng.uniform(0, 2 * math.pi))
+        centre = np.array(mp.heart_centre) * S + rho * np.array([0.28 * math.cos(phi), 0.25 * math.sin(phi)]) * S
+        centre = np.clip(centre, 0.12 * S, 0.88 * S)
+        angle = float(rng.uniform(0, math.pi))
+        axis, across = np.array([math.cos(angle), math.sin(angle)]), np.array([-math.sin(angle), math.cos(angle)])
+        if rng.uniform() < 0.4:
+            bar = (float(rng.uniform(1.2, 1.7)), float(rng.uniform(4.0, 6.0)), float(rng.uniform(0.7, 1.0)))
+            out.append(("band", centre, axis, *bar))
+            continue
+        arm, gap = float(rng.uniform(8.0, 11.0)), float(rng.uniform(2.5, 4.0))
+        bend = np.linspace(math.pi, 2 * math.pi, 13)
+        shape = np.concatenate([
+            [[-gap / 2, arm / 2]],
+            np.stack([gap / 2 * np.cos(bend), -arm / 2 + gap / 2 * np.sin(bend)], axis=1),
+            [[gap / 2, arm / 2]],
+        ])
+        points = centre + shape[:, :1] * across + shape[:, 1:] * axis
+        out.append(("tube", points, float(rng.uniform(0.8, 1.0)), float(rng.uniform(0.8, 1.1))))
+    return out
+
+
+def _build_devices(params: PhantomParams, scene: _Scene, stream: np.random.SeedSequence) -> _Devices:
+    """The requested devices on the canvas. Each is drawn from its own random stream, and the
+    markers keep clear of where the electrode, sternal wires and clips would be whether or not
+    the run has them: a device's shape does not depend on which other devices the run has."""
+    children = stream.spawn(2 + len(DEVICE_NAMES))
+    rng = {name: np.random.default_rng(child) for name, child in zip(("artery", "noise", *DEVICE_NAMES), children)}
+    canvas, pad, scale = scene.canvas, scene.pad, params.scale
+    artery = _target_artery(rng["artery"], scene.tree, params, pad)
+    plans: dict[str, list[Primitive]] = {
+        "guidewire": _guidewire(rng["guidewire"], artery),
+        "electrode": _electrode(rng["electrode"], params, pad / scale),
+        "sternal_wire": _sternal_wires(rng["sternal_wire"]),
+        "clip": _clips(rng["clip"], params),
+    }
+    others = [_footprint(plans[name]) for name in ("electrode", "sternal_wire", "clip")]
+    keep_out = (np.concatenate([f[0] for f in others]), np.concatenate([f[1] for f in others]))
+    plans["marker"] = _markers(rng["marker"], artery, keep_out)
+    layers: dict[str, list[np.ndarray]] = {}
+    for name in params.devices:  # in DEVICE_NAMES order, so later labels overwrite earlier ones
+        att, mask = _paint(plans[name], canvas, scale, pad)
+        layer = "background" if name == "sternal_wire" else "vessel"
+        if layer not in layers:
+            layers[layer] = [np.zeros(canvas, np.float32), np.zeros(canvas, np.uint8)]
+        layers[layer][0] += att
+        layers[layer][1][mask] = _DEVICE_IDS[name]
+    vessel, background = layers.get("vessel", [None, None]), layers.get("background", [None, None])
+    return _Devices(vessel[0], vessel[1], background[0], background[1], rng["noise"])
+
+
 # ---- rendering ----------------------------------------------------------------------------------
 
 
@@ -718,7 +1120,9 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
         raise InputError(f"generate_phantom needs PhantomParams; got {type(params).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InputError(f"phantom seed must be a non-negative integer; got {seed!r}")
-    streams = np.random.SeedSequence(int(seed)).spawn(6)
+    # Stream 6 (devices) is spawned after the six the scene has always used, which therefore
+    # stay what they were: a run without devices is bit-identical to one from before devices.
+    streams = np.random.SeedSequence(int(seed)).spawn(7)
     rngs = {
         name: np.random.default_rng(stream)
         for name, stream in zip(("motion", "tree", "catheter", "background", "noise"), streams)
@@ -730,6 +1134,7 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
     motion = CardiacBreathingMotion(motion_params, height=size, width=size, seed=motion_seed)
 
     scene = _build_scene(params, motion, rngs)
+    devices = _build_devices(params, scene, streams[6]) if params.devices else None
     pad = scene.pad
     canvas = scene.canvas
     flat_size = canvas[0] * canvas[1]
@@ -783,6 +1188,19 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             attenuation += _remap(scene.background, map_background, pad, nearest=False, border="reflect")
             intensity = _blur(np.exp(-attenuation).astype(np.float32), sigma)
             counts = noise_rng.poisson(intensity.astype(np.float64) * dose)
+            if devices is not None:
+                # The scene's counts are drawn exactly as without devices; then each photon
+                # reaching a pixel the devices darken is kept with probability I_dev / I (binomial
+                # thinning, from the devices' own stream): the counts are again Poisson with
+                # mean dose * I_dev, and pixels the devices barely touch keep their counts.
+                if devices.vessel_att is not None:
+                    attenuation += _remap(devices.vessel_att, map_vessel, pad, nearest=False, border="constant")
+                if devices.background_att is not None:
+                    attenuation += _remap(devices.background_att, map_background, pad, nearest=False, border="constant")
+                with_devices = _blur(np.exp(-attenuation).astype(np.float32), sigma)
+                changed = with_devices != intensity
+                kept = np.clip(with_devices[changed].astype(np.float64) / intensity[changed], 0.0, 1.0)
+                counts[changed] = devices.noise.binomial(counts[changed], kept)
             frame = np.clip(counts / dose, 0.0, 1.0)
             if gamma != 1.0:
                 frame = frame**gamma
@@ -798,6 +1216,15 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             vessel_mask = _remap(visible, map_vessel, pad, nearest=True, border="constant")
             catheter_mask = _remap(scene.catheter_mask, map_vessel, pad, nearest=True, border="constant")
             labels[i] = np.where(catheter_mask > 0, 2, np.where(vessel_mask > 0, 1, 0)).astype(np.uint8)
+            if devices is not None:
+                # Device ids grow in overlap order, so the larger id wins where devices overlap.
+                device_labels = np.zeros((size, size), np.uint8)
+                if devices.vessel_labels is not None:
+                    device_labels = _remap(devices.vessel_labels, map_vessel, pad, nearest=True, border="constant")
+                if devices.background_labels is not None:
+                    on_background = _remap(devices.background_labels, map_background, pad, nearest=True, border="constant")
+                    device_labels = np.maximum(device_labels, on_background)
+                labels[i] = np.where(device_labels > 0, device_labels, labels[i])
             concentration[i] = _remap(
                 conc_canvas, map_vessel, pad, nearest=True, border="constant"
             ).astype(np.float16)
@@ -815,9 +1242,10 @@ def generate_phantom(params: PhantomParams, *, seed: int, progress: bool = False
             "visible_concentration": VISIBLE_CONCENTRATION,
             "tree_kind": scene.tree.metadata.get("kind"),
             "tree_segments": len(scene.tree.segments),
+            **({"devices": list(params.devices)} if params.devices else {}),
         },
     )
-    masks = LabelMap(labels=labels, label_table=dict(LABELS))
+    masks = LabelMap(labels=labels, label_table=phantom_label_table(params.devices))
     return PhantomRun(
         video=video,
         masks=masks,

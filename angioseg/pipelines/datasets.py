@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
 from angioseg.errors import InputError
-from angioseg.types import DEFAULT_LABELS, LabelMap, Video, vessel_labels
+from angioseg.types import LabelMap, Video, vessel_labels
 
 Item = TypeVar("Item")
 
@@ -31,22 +31,30 @@ def make_phantom_set(
     dicom: bool = True,
     overlay: bool = True,
     motion: bool = True,
+    devices: Sequence[str] = (),
     progress: Callable[..., Iterable] = _quiet,
 ) -> Path:
     """`n` phantom runs (`angioseg.data.phantom`) in a DAVIS-style folder `out`, with one DICOM
     (`DICOM/NAME.dcm`) and one overlay video (`Overlays/NAME.mp4`) per run where asked; the
-    exact motion in `Motion/` unless `motion` is False. `progress` wraps the run loop (e.g. tqdm)."""
+    exact motion in `Motion/` unless `motion` is False. `devices` (names from
+    `angioseg.data.phantom.DEVICE_NAMES`) go into every run, each its own label in the folder's
+    label table; without them the runs are the same as before devices existed. `progress`
+    wraps the run loop (e.g. tqdm)."""
     from angioseg.data.davis import DavisWriter
-    from angioseg.data.phantom import PhantomParams, generate_phantom
+    from angioseg.data.phantom import PhantomParams, generate_phantom, phantom_label_table
     from angioseg.data.seeds import derive_seed
 
     if size < 32:
         raise InputError(f"size must be at least 32 pixels, got {size}")
+    devices = tuple(devices) if not isinstance(devices, str) else devices
+    label_table = phantom_label_table(devices)  # also checks the names before anything is written
     info = {"generator": "angioseg data phantom", "seed": seed, "n": n}
-    with DavisWriter(out, label_table=DEFAULT_LABELS, info=info) as writer:
+    with DavisWriter(out, label_table=label_table, info=info) as writer:
         for index in progress(range(n), desc="phantom runs", unit="run"):
             run_seed = derive_seed(seed, index)
-            params = PhantomParams.sample(np.random.default_rng(run_seed), size=size, frames=frames, fps=fps)
+            params = PhantomParams.sample(
+                np.random.default_rng(run_seed), size=size, frames=frames, fps=fps, devices=devices
+            )
             run = generate_phantom(params, seed=run_seed)
             name = f"phantom_{index:03d}"
             writer.add(name, run.video, run.masks, flow_backward=run.flow_backward if motion else None,
