@@ -351,5 +351,5 @@ def _load_builtin_methods() -> None:
     import importlib
 
     for module in ("angioseg.methods.vesselness", "angioseg.methods.supervised.segmenters", "angioseg.methods.denver.segmenter",
-                   "angioseg.methods.flowprop"):
+                   "angioseg.methods.flowprop", "angioseg.methods.fsvos.segmenter"):
         importlib.import_module(module)

@@ -46,3 +46,87 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, *, eps: float = 1.0) -
     intersection = (probs * target).sum(dims)
     total = probs.sum(dims) + target.sum(dims)
     return (1.0 - (2.0 * intersection + eps) / (total + eps)).mean()
+
+
+def bootstrapped_cross_entropy(logits: torch.Tensor, target: torch.Tensor, *, fraction: float = 1.0) -> torch.Tensor:
+    """Bootstrapped cross-entropy (Wu et al. 2016; STCN's segmentation loss).
+
+    The per-pixel cross-entropy ``-log softmax(logits)[target]`` is computed everywhere and
+    only the ``fraction`` largest values (the hardest pixels, at least one) are averaged;
+    fraction 1 is the plain mean cross-entropy.
+
+    Args:
+        logits: ``(B, C, H, W)`` class logits.
+        target: ``(B, H, W)`` integer class indices in [0, C).
+        fraction: share of pixels kept, in (0, 1].
+    """
+    if logits.ndim != 4 or target.shape != (logits.shape[0], *logits.shape[2:]):
+        raise InputError(f"bootstrapped_cross_entropy: logits {tuple(logits.shape)} and target {tuple(target.shape)} do not fit")
+    if not 0.0 < fraction <= 1.0:
+        raise InputError(f"fraction must lie in (0, 1]; got {fraction}")
+    pixel_loss = F.cross_entropy(logits, target.long(), reduction="none").flatten()
+    if fraction >= 1.0:
+        return pixel_loss.mean()
+    count = max(1, int(round(fraction * pixel_loss.numel())))
+    return torch.topk(pixel_loss, count, sorted=False).values.mean()
+
+
+def _sample(indices: torch.Tensor, count: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``count`` of the 1-D ``indices`` without replacement (all of them, in order, when count = len)."""
+    if count >= indices.numel():
+        return indices
+    order = torch.randperm(indices.numel(), generator=generator, device="cpu")[:count].to(indices.device)
+    return indices[order]
+
+
+def spatiotemporal_contrastive_loss(
+    anchor: torch.Tensor,
+    anchor_labels: torch.Tensor,
+    keys: torch.Tensor,
+    key_labels: torch.Tensor,
+    *,
+    temperature: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The FSVOS paper's object-aware spatio-temporal contrastive loss (Sec. 3.3, Eq. 11-13).
+
+    ``anchor (P, h, w)``: projected, L2-normalised features of the query frame; ``keys
+    (K, P, h, w)``: those of the K memory frames; ``*_labels``: object ids at feature
+    resolution (background 0 counts as an object). For the objects present in both the anchor
+    and the keys, n = min over them of min(count in the anchor, count in the keys): the
+    object with the fewest features sets the sample size (Eq. 11). Per object k: n anchors z_i
+    sampled from the anchor's k-features, the positive set P_k = n
+    samples of the keys' k-features, the negative set N_k = n samples of each other object's
+    key features. Then (Eq. 12-13)::
+
+        L = 1/|Γ| Σ_i 1/|P_k| Σ_{j+ ∈ P_k} -log( e^{z_i·z_j+/τ} / (e^{z_i·z_j+/τ} + Σ_{j- ∈ N_k} e^{z_i·z_j-/τ}) )
+
+    Returns 0 (with a gradient path) when fewer than two objects are shared.
+    """
+    if anchor.ndim != 3 or keys.ndim != 4 or anchor.shape[0] != keys.shape[1]:
+        raise InputError(f"contrastive loss: anchor (P, h, w) and keys (K, P, h, w) expected; got {tuple(anchor.shape)}, {tuple(keys.shape)}")
+    if anchor_labels.shape != anchor.shape[1:] or key_labels.shape != (keys.shape[0], *keys.shape[2:]):
+        raise InputError("contrastive loss: labels must have the features' spatial shape")
+    if temperature <= 0:
+        raise InputError(f"temperature must be positive; got {temperature}")
+    dim = anchor.shape[0]
+    anchor_flat = anchor.reshape(dim, -1).t()  # (h·w, P)
+    key_flat = keys.permute(0, 2, 3, 1).reshape(-1, dim)  # (K·h·w, P)
+    a_labels, k_labels = anchor_labels.reshape(-1), key_labels.reshape(-1)
+    objects = [int(o) for o in torch.unique(a_labels) if bool((k_labels == o).any())]
+    if len(objects) < 2:
+        return anchor.sum() * 0.0
+    a_index = {o: torch.nonzero(a_labels == o).flatten() for o in objects}
+    k_index = {o: torch.nonzero(k_labels == o).flatten() for o in objects}
+    n = min(min(a_index[o].numel(), k_index[o].numel()) for o in objects)
+    anchors = {o: anchor_flat[_sample(a_index[o], n, generator)] for o in objects}
+    samples = {o: key_flat[_sample(k_index[o], n, generator)] for o in objects}
+    losses = []
+    for obj in objects:
+        z = anchors[obj]  # (n, P)
+        positive = z @ samples[obj].t() / temperature  # (n, n): anchor i, positive j+
+        negatives = torch.cat([samples[o] for o in objects if o != obj])
+        negative = torch.logsumexp(z @ negatives.t() / temperature, dim=1, keepdim=True)  # (n, 1)
+        # -log(e^p / (e^p + Σ e^n)) = log(e^p + e^{logsumexp n}) - p
+        losses.append((torch.logaddexp(positive, negative.expand_as(positive)) - positive).mean(dim=1))
+    return torch.cat(losses).mean()

@@ -1,0 +1,218 @@
+"""The FSVOS memory network: STCN-style key/value encoders, local matching, decoder with skips.
+
+Written from the FSVOS paper (Sec. 3.1-3.2, 4.1.3) and the STCN design it builds on:
+
+* **Key (query) encoder**: a ResNet without its last stage (stride 16) on the grey frame;
+  a 3×3 convolution projects its stride-16 feature to the key (``key_dim`` channels). Its
+  stride-8 and stride-4 features are the decoder's skips. Every frame passes it once; a
+  memory frame's key is its key as a query (keys are not object-specific).
+* **Value encoder**: a ResNet-18 without its last stage on three channels per object — the
+  frame, the object's mask and the union of the other objects' masks — fused with the key
+  encoder's stride-16 feature of the same frame by two residual blocks into ``value_dim``
+  channels.
+* **Memory reading** (`angioseg.nn.matching`): L2 similarity, softmax affinity over the
+  memory, global or local (k × k window around a reference point), readout per object.
+* **Decoder**: the readout concatenated with the query's stride-16 feature, compressed by a
+  residual block, upsampled twice with the stride-8 and stride-4 skips, one logit per object
+  at stride 4, bilinear to full size.
+* **Soft aggregation** of the objects (STM/STCN): with p_o = sigmoid(logit_o) and the
+  background p_0 = Π_o (1 - p_o), the class logits are log(p / (1 - p)) (clamped) and the
+  class probabilities their softmax over {background, objects}.
+* **Projection head** (Sec. 3.3): 1×1 conv, ReLU, 1×1 conv on the key encoder's stride-16
+  feature; only the training's contrastive loss uses it.
+
+Widths: "paper" = ResNet-50 key encoder (1024-channel stride-16 feature), ResNet-18 value
+encoder, key 64, value 512 (STCN's); "lite" = ResNet-18 at width 0.25 for keys, ResNet-18 at
+width 0.125 for values, key 32, value 64, made for 2 CPU cores (`benchmarks/fsvos.py`).
+
+Frames enter as ``(B, 1, H, W)`` in [0, 1] and are standardised per frame inside; H and W
+are padded to multiples of 16 inside and cropped back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from angioseg.errors import InputError
+from angioseg.nn.layers import init_weights
+from angioseg.nn.matching import MatchingConfig, read_memory
+from angioseg.nn.resnet import ResNetEncoder
+
+STRIDE = 16
+
+
+@dataclass(frozen=True)
+class FSVOSConfig:
+    """Architecture of an `FSVOSNet` (stored in its weights file)."""
+
+    key_encoder: str = "resnet18"
+    key_width: float = 0.25
+    value_width: float = 0.125
+    key_dim: int = 32
+    value_dim: int = 64
+    decoder_channels: tuple[int, int] = (32, 16)
+    projection_dim: int = 32
+
+    @classmethod
+    def preset(cls, name: str) -> "FSVOSConfig":
+        """"lite" (CPU) or "paper" (ResNet-50 / ResNet-18, key 64, value 512)."""
+        if name == "lite":
+            return cls()
+        if name == "paper":
+            return cls(key_encoder="resnet50", key_width=1.0, value_width=1.0, key_dim=64, value_dim=512,
+                       decoder_channels=(256, 256), projection_dim=128)
+        raise InputError(f"FSVOS width must be 'lite' or 'paper'; got {name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["decoder_channels"] = list(self.decoder_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FSVOSConfig":
+        data = dict(data)
+        data["decoder_channels"] = tuple(data.get("decoder_channels", (32, 16)))
+        return cls(**data)
+
+
+class ResBlock(nn.Module):
+    """``x' = s(x) + conv(relu(conv(relu(x))))`` with 3×3 convolutions (STCN's decoder block);
+    ``s`` is a 3×3 convolution when the channel count changes. ``(B, C_in, h, w) -> (B, C_out, h, w)``."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.shortcut = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv1(F.relu(x))
+        y = self.conv2(F.relu(y))
+        return self.shortcut(x) + y
+
+
+class UpsampleBlock(nn.Module):
+    """Skip (3×3 conv) + bilinear ×2 of the coarse feature, then a `ResBlock`."""
+
+    def __init__(self, skip_channels: int, up_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.skip_conv = nn.Conv2d(skip_channels, up_channels, 3, padding=1)
+        self.block = ResBlock(up_channels, out_channels)
+
+    def forward(self, skip: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(coarse, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.block(self.skip_conv(skip) + up)
+
+
+def standardise(frames: torch.Tensor) -> torch.Tensor:
+    """Per-frame zero mean, unit variance: ``(B, 1, H, W) -> (B, 1, H, W)`` (std floored at 1e-3)."""
+    mean = frames.mean(dim=(2, 3), keepdim=True)
+    std = frames.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
+    return (frames - mean) / std
+
+
+def _pad16(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, (-w) % STRIDE, 0, (-h) % STRIDE), mode="replicate" if x.shape[1] == 1 else "constant")
+
+
+def soft_aggregate(object_logits: torch.Tensor) -> torch.Tensor:
+    """Object logits ``(B, O, H, W)`` -> class logits ``(B, O + 1, H, W)`` (channel 0 background).
+
+    p_o = sigmoid(l_o); p_0 = Π (1 - p_o); logit = log(p / (1 - p)) with p clamped to
+    [1e-7, 1 - 1e-7]; softmax of the result gives the class probabilities (for one object
+    that is sigmoid(2 l): the aggregation sharpens, as STCN's does).
+    """
+    probabilities = torch.sigmoid(object_logits)
+    background = torch.prod(1.0 - probabilities, dim=1, keepdim=True)
+    stacked = torch.cat([background, probabilities], dim=1).clamp(1e-7, 1.0 - 1e-7)
+    return torch.log(stacked / (1.0 - stacked))
+
+
+class FSVOSNet(nn.Module):
+    """The memory network (module docstring). Use the stages one by one:
+
+    * ``encode_key(frames (B, 1, H, W))`` -> `QueryFeatures` (key ``(B, Dk, h, w)``, the
+      stride-16/8/4 features);
+    * ``encode_value(frames, features, masks (B, O, H, W))`` -> values ``(B, O, Dv, h, w)``;
+    * ``segment(features, memory_keys (B, K, Dk, h, w), memory_values (B, K, O, Dv, h, w),
+      matching)`` -> (class logits ``(B, O + 1, H, W)``, affinity).
+    """
+
+    def __init__(self, config: FSVOSConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FSVOSConfig()
+        c = self.config
+        self.key_encoder = ResNetEncoder(depth=c.key_encoder, in_channels=1, width=c.key_width, stages=3)
+        self.value_encoder = ResNetEncoder(depth="resnet18", in_channels=3, width=c.value_width, stages=3)
+        f4, f8, f16 = self.key_encoder.channels[1:4]  # strides 4, 8, 16
+        v16 = self.value_encoder.channels[3]
+        self.key_projection = nn.Conv2d(f16, c.key_dim, 3, padding=1)
+        self.value_fusion = nn.Sequential(ResBlock(v16 + f16, c.value_dim), ResBlock(c.value_dim, c.value_dim))
+        up8, up4 = c.decoder_channels
+        self.compress = ResBlock(c.value_dim + f16, up8)
+        self.up_16_8 = UpsampleBlock(f8, up8, up8)
+        self.up_8_4 = UpsampleBlock(f4, up8, up4)
+        self.predict = nn.Conv2d(up4, 1, 3, padding=1)
+        self.projection = nn.Sequential(nn.Conv2d(f16, f16, 1), nn.ReLU(inplace=True), nn.Conv2d(f16, c.projection_dim, 1))
+        init_weights(self)
+
+    def encode_key(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``frames (B, 1, H, W)`` in [0, 1] -> {"key" (B, Dk, h, w), "f16", "f8", "f4", "size"}."""
+        if frames.ndim != 4 or frames.shape[1] != 1:
+            raise InputError(f"FSVOSNet expects (B, 1, H, W) frames; got {tuple(frames.shape)}")
+        size = torch.tensor(frames.shape[-2:])
+        image = _pad16(standardise(frames))
+        _, f4, f8, f16 = self.key_encoder(image)
+        return {"key": self.key_projection(f16), "f16": f16, "f8": f8, "f4": f4, "image": image, "size": size}
+
+    def encode_value(self, features: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+        """Values of a memory frame: ``masks (B, O, H, W)`` in [0, 1] -> ``(B, O, Dv, h, w)``."""
+        b, o = masks.shape[:2]
+        image = features["image"]
+        masks = _pad16(masks.to(image.dtype)) if masks.shape[1] else masks
+        if masks.shape[-2:] != image.shape[-2:]:
+            raise InputError(f"masks {tuple(masks.shape)} do not fit the frames {tuple(image.shape)}")
+        others = masks.sum(dim=1, keepdim=True) - masks  # (B, O, H, W): every other object
+        stacked = torch.stack([image.expand(-1, o, -1, -1), masks, others.clamp(0, 1)], dim=2)  # (B, O, 3, H, W)
+        v16 = self.value_encoder(stacked.flatten(0, 1))[3]  # (B·O, v16, h, w)
+        f16 = features["f16"].repeat_interleave(o, dim=0)
+        values = self.value_fusion(torch.cat([v16, f16], dim=1))
+        return values.view(b, o, *values.shape[1:])
+
+    def decode(self, features: dict[str, torch.Tensor], readout: torch.Tensor) -> torch.Tensor:
+        """``readout (B, O, Dv, h, w)`` -> class logits ``(B, O + 1, H, W)`` (soft aggregation)."""
+        b, o = readout.shape[:2]
+        repeat = lambda name: features[name].repeat_interleave(o, dim=0)  # noqa: E731
+        x = self.compress(torch.cat([readout.flatten(0, 1), repeat("f16")], dim=1))
+        x = self.up_16_8(repeat("f8"), x)
+        x = self.up_8_4(repeat("f4"), x)
+        logits = self.predict(F.relu(x))
+        padded = features["image"].shape[-2:]
+        logits = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
+        height, width = (int(v) for v in features["size"])
+        logits = logits[..., :height, :width].reshape(b, o, height, width)
+        return soft_aggregate(logits)
+
+    def segment(self, features: dict[str, torch.Tensor], memory_keys: torch.Tensor, memory_values: torch.Tensor,
+                matching: MatchingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+        """Read the memory with the query's key and decode; returns (class logits, affinity)."""
+        readout, affinity = read_memory(memory_keys, memory_values, features["key"], matching)
+        return self.decode(features, readout), affinity
+
+    def project(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Contrastive embedding ``(B, P, h, w)``, L2-normalised along P."""
+        return F.normalize(self.projection(features["f16"]), dim=1)
+
+
+def build_fsvos(width: str = "lite", **overrides: Any) -> FSVOSNet:
+    """An `FSVOSNet` of preset `width` ("lite" or "paper"), fields of `FSVOSConfig` overridden."""
+    config = FSVOSConfig.preset(width)
+    if overrides:
+        config = FSVOSConfig.from_dict({**config.to_dict(), **overrides})
+    return FSVOSNet(config)
