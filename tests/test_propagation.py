@@ -285,13 +285,25 @@ def test_evaluate_with_a_protocol_writes_the_propagation_table(tmp_path, capsys)
     assert "seen_jf" in table and "vessel J&F" in table and "protocol: early" in table and "nan" not in table.lower()
 
 
-def test_evaluate_refuses_mixing_propagation_with_plain_methods(tmp_path, capsys):
+def test_evaluate_scores_plain_methods_on_the_objects_they_name(tmp_path, capsys):
     data, _ = davis_data(tmp_path / "data", cases=1)
-    code, _, err = run_cli(capsys, "evaluate", "--method", "flow-propagate", "--method", "frangi", "--data", data, "-o", tmp_path / "r")
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "frangi" in err
     code, _, err = run_cli(capsys, "evaluate", "--method", "frangi", "--data", data, "-o", tmp_path / "r", "--protocol", "peak")
-    assert code == 2 and "frangi" in err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "frangi" in err
     assert not (tmp_path / "r.json").exists()
+    code, _, _ = run_cli(capsys, "evaluate", "--method", "flow-propagate", "--method", "frangi", "--data", data, "-o", tmp_path / "r")
+    assert code == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    plain_objects = set(report["methods"]["frangi"]["objects"])
+    assert plain_objects <= set(report["methods"]["flow-propagate"]["objects"])
+    assert plain_objects <= {"vessel"}
+
+
+def test_labels_by_name_renumbers_and_keeps_named_objects():
+    from angioseg.pipelines.propagation_eval import labels_by_name
+
+    predicted = LabelMap(np.array([[[0, 1, 2]]], np.uint8), {0: "background", 1: "vessel", 2: "catheter"})
+    out, named = labels_by_name(predicted, {0: "background", 1: "wire", 5: "vessel"}, [1, 5])
+    assert out.tolist() == [[[0, 5, 0]]] and named == [5]
 
 
 def test_evaluate_method_list_splits_specs():

@@ -3,8 +3,8 @@
 
 Writes REPORT.json (per sequence and summary) and REPORT.md (mean ± std, side by side).
 Propagation methods (they need a labelled frame) are scored by the protocol of
-`angioseg.pipelines.propagation_eval` (``--protocol peak|early``, ``--unseen NAMES``); they cannot
-share one evaluation with methods that need none.
+`angioseg.pipelines.propagation_eval` (``--protocol peak|early``, ``--unseen NAMES``); methods
+that need no prompt join their table, scored on the objects they name.
 """
 
 from __future__ import annotations

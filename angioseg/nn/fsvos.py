@@ -124,14 +124,16 @@ def _pad16(x: torch.Tensor) -> torch.Tensor:
 def soft_aggregate(object_logits: torch.Tensor) -> torch.Tensor:
     """Object logits ``(B, O, H, W)`` -> class logits ``(B, O + 1, H, W)`` (channel 0 background).
 
-    p_o = sigmoid(l_o); p_0 = Π (1 - p_o); logit = log(p / (1 - p)) with p clamped to
-    [1e-7, 1 - 1e-7]; softmax of the result gives the class probabilities (for one object
-    that is sigmoid(2 l): the aggregation sharpens, as STCN's does).
+    STM/STCN's soft aggregation: p_o = sigmoid(l_o), the background p_0 = Π (1 - p_o), and
+    each class's logit is log(p / (1 - p)); softmax of the result gives the class
+    probabilities (for one object that is sigmoid(2 l): the aggregation sharpens, as STCN's
+    does). Computed in log space so that no gradient is clamped away: an object's logit is
+    l_o itself, and with log p_0 = -Σ softplus(l_o) the background's is
+    log p_0 - log(1 - p_0) (log p_0 capped at -1e-6).
     """
-    probabilities = torch.sigmoid(object_logits)
-    background = torch.prod(1.0 - probabilities, dim=1, keepdim=True)
-    stacked = torch.cat([background, probabilities], dim=1).clamp(1e-7, 1.0 - 1e-7)
-    return torch.log(stacked / (1.0 - stacked))
+    log_background = -F.softplus(object_logits).sum(dim=1, keepdim=True).clamp_min(1e-6)
+    background_logit = log_background - torch.log(-torch.expm1(log_background))
+    return torch.cat([background_logit, object_logits], dim=1)
 
 
 class FSVOSNet(nn.Module):
@@ -161,6 +163,8 @@ class FSVOSNet(nn.Module):
         self.predict = nn.Conv2d(up4, 1, 3, padding=1)
         self.projection = nn.Sequential(nn.Conv2d(f16, f16, 1), nn.ReLU(inplace=True), nn.Conv2d(f16, c.projection_dim, 1))
         init_weights(self)
+        nn.init.normal_(self.predict.weight, std=1e-3)  # start from logits near 0: p = 0.5 everywhere
+        nn.init.zeros_(self.predict.bias)
 
     def encode_key(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         """``frames (B, 1, H, W)`` in [0, 1] -> {"key" (B, Dk, h, w), "f16", "f8", "f4", "size"}."""

@@ -20,8 +20,11 @@ Protocol, per case (a labelled video of the data folder, `angioseg.pipelines.sco
    the same means are reported over the seen and over the unseen objects separately.
 4. fps = frames / seconds of the method call (`Segmenter.segment`), summed over the cases.
 
-A method that does not take a prompt cannot be scored this way: an evaluation that mixes the
-two kinds is refused with one line (run them as two evaluations).
+A method that takes no prompt (e.g. a supervised vessel model) can sit in the same table
+when at least one propagation method is evaluated: it segments the video without the prompt,
+its labels are matched to the reference's by name ("vessel" to "vessel"), and it is scored
+only on the prompt frame's objects it has a label for (the other objects are left out of its
+row, not counted as misses). A protocol evaluation of plain methods alone is refused.
 """
 
 from __future__ import annotations
@@ -167,13 +170,36 @@ def evaluate_propagation_case(task: PropagationTask) -> PropagationCaseResult:
     frame = prompt_frame(masks.labels, task.protocol)
     prompt = Prompt(frame, masks.labels[frame], masks.label_table)
     results: dict[str, tuple[dict[str, Any], float]] = {}
+    shown = sorted(int(v) for v in np.unique(masks.labels[frame]) if v > 0)
     for spec, segmenter in segmenters_for(task.methods, task.device).items():
         start = time.perf_counter()
-        result = segmenter.segment(video, prompt=prompt)
-        seconds = time.perf_counter() - start
-        results[spec] = (score_propagation(result.masks.labels, masks, prompt_frames=frame, unseen_labels=task.unseen_labels),
-                         seconds)
+        if segmenter.needs_prompt:
+            result = segmenter.segment(video, prompt=prompt)
+            seconds = time.perf_counter() - start
+            predicted, objects = result.masks.labels, shown
+        else:
+            result = segmenter.segment(video)
+            seconds = time.perf_counter() - start
+            predicted, objects = labels_by_name(result.masks, masks.label_table, shown)
+        results[spec] = (score_propagation(predicted, masks, prompt_frames=frame, unseen_labels=task.unseen_labels,
+                                           objects=objects), seconds)
     return PropagationCaseResult(name, video.num_frames, frame, results)
+
+
+def labels_by_name(predicted: LabelMap, reference_table: dict[int, str], objects: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+    """A plain method's labels renumbered to the reference's ids by label name, and the
+    reference ids among `objects` it has a name for (`(T, H, W)` int64, list)."""
+    by_name = {name: ref_id for ref_id, name in reference_table.items()}
+    out = np.zeros(predicted.labels.shape, np.int64)
+    named: list[int] = []
+    for pred_id, name in predicted.label_table.items():
+        ref_id = by_name.get(name)
+        if pred_id == 0 or ref_id is None:
+            continue
+        out[predicted.labels == pred_id] = ref_id
+        if ref_id in objects:
+            named.append(ref_id)
+    return out, sorted(named)
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -209,13 +235,12 @@ def summarise_propagation(cases: dict[str, dict[str, Any]], *, frames: int, seco
 
 
 def check_propagation_methods(methods: Sequence[str]) -> None:
-    """InputError unless every method spec names a method that takes a prompt."""
+    """InputError unless at least one method spec names a method that takes a prompt."""
     from angioseg.methods import method_class, parse_method_spec
 
-    plain = [spec for spec in methods if not method_class(parse_method_spec(spec)[0]).needs_prompt]
-    if plain:
-        raise InputError(f"method(s) {', '.join(plain)} take no labelled frame and cannot be scored by the propagation "
-                         f"protocol; evaluate them separately, without --protocol or --unseen")
+    if not any(method_class(parse_method_spec(spec)[0]).needs_prompt for spec in methods):
+        raise InputError(f"method(s) {', '.join(methods)} take no labelled frame: the propagation protocol needs at least "
+                         f"one propagation method (e.g. fsvos); evaluate them without --protocol or --unseen")
 
 
 def evaluate_propagation(

@@ -191,8 +191,8 @@ def evaluate_methods(
 
     Propagation methods (``needs_prompt``), or a `protocol` ("peak", "early") or
     `unseen_labels` given, go to `angioseg.pipelines.propagation_eval.evaluate_propagation`
-    (protocol "peak" by default; `label` and `frames_scored` do not apply there); a mix of
-    methods that need a prompt and methods that do not is an InputError.
+    (protocol "peak" by default; `label` and `frames_scored` do not apply there); methods that
+    need no prompt are then scored beside them on the objects they name (e.g. "vessel").
 
     Every method spec is built (and checked) before any case runs. With a multi-worker
     executor a method's "seconds" is the sum of its per-case times (each worker runs on its
