@@ -290,3 +290,57 @@ def test_segment_needs_a_prompt_and_checks_options(tiny_weights: str) -> None:
         get("fsvos", weights=tiny_weights, window=4)
     with pytest.raises(InputError, match="eviction"):
         get("fsvos", weights=tiny_weights, eviction="random")
+
+
+def test_several_labelled_frames_are_kept_exactly(tiny_weights: str) -> None:
+    video, labels = _moving_disk_run()
+    table = {0: "background", 1: "disk", 2: "bar"}
+    prompts = [Prompt(frame=6, labels=labels[6], label_table=table), Prompt(frame=1, labels=labels[1], label_table=table)]
+    result = get("fsvos", weights=tiny_weights).segment(video, prompt=prompts)
+    assert np.array_equal(result.masks.labels[1], labels[1]) and np.array_equal(result.masks.labels[6], labels[6])
+    assert result.confidence[1] == result.confidence[6] == 1.0
+
+
+def test_float16_memory_and_usage_eviction_run(tiny_weights: str) -> None:
+    video, labels = _moving_disk_run(frames=12)
+    table = {0: "background", 1: "disk", 2: "bar"}
+    prompt = Prompt(frame=0, labels=labels[0], label_table=table)
+    full = get("fsvos", weights=tiny_weights, keyframe_every=1, memory_frames=4).segment(video, prompt=prompt)
+    half = get("fsvos", weights=tiny_weights, keyframe_every=1, memory_frames=4, memory_dtype="float16",
+               eviction="usage").segment(video, prompt=prompt)
+    assert half.masks.labels.shape == full.masks.labels.shape
+    assert np.abs(half.class_probabilities - full.class_probabilities).max() < 0.5
+
+
+def test_paper_width_builds_resnet50_keys_and_runs() -> None:
+    net = build_fsvos("paper").eval()
+    assert net.key_encoder.depth == "resnet50" and net.key_encoder.channels[3] == 1024
+    assert net.config.key_dim == 64 and net.config.value_dim == 512
+    with torch.inference_mode():
+        features = net.encode_key(torch.rand(1, 1, 48, 64))
+        values = net.encode_value(features, torch.zeros(1, 2, 48, 64))
+        logits, _ = net.segment(features, features["key"][:, None], values[:, None], MatchingConfig(window=3))
+    assert features["key"].shape == (1, 64, 3, 4) and values.shape == (1, 2, 512, 3, 4)
+    assert logits.shape == (1, 3, 48, 64)
+
+
+def test_propagate_cli_round_trips_the_labelled_objects_with_fsvos(tiny_weights: str, tmp_path, capsys) -> None:
+    import json
+
+    from angioseg.io.labels import palette_image
+    from test_cli_segment import run_cli
+
+    video, labels = _moving_disk_run(frames=5)
+    run = tmp_path / "run.npy"
+    np.save(run, video.frames)
+    mask = tmp_path / "frame2.png"
+    palette_image(labels[2]).save(mask)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "propagate", run, "--mask", mask, "--frame", 2, "-o", out,
+                           "--method", f"fsvos:weights={tiny_weights}", "--threads", 1)
+    assert code == 0, err
+    with np.load(out / "masks.npz") as data:
+        assert np.array_equal(data["labels"][2], labels[2])
+        assert set(np.unique(data["labels"][2])) == {0, 1, 2}
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["confidence"]) == 5 and report["prompt_frames"] == [2]

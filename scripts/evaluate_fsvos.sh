@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The FSVOS tables (docs/results/fsvos.md): DAVIS J&F of propagation from one labelled frame
+# on held-out multi-object phantom runs (electrode and clip unseen in training), dca1-train
+# pseudo-videos (frames 31-40, every vessel) and ARCADE val pseudo-videos, under the peak and
+# early protocols; baselines global matching (STCN-style), optical-flow propagation and the
+# supervised default (vessel only); ablations of the window k, the keyframe interval r, the
+# unfold path and the contrastive loss, with frames per second.
+#   usage: scripts/evaluate_fsvos.sh [WORK_DIR] [WEIGHTS] [NOCL_WEIGHTS]
+#   defaults: out/fsvos, the shipped weights, WORK_DIR/runs/nocl/fsvos.safetensors
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="${1:-out/fsvos}"
+weights="${2:-angioseg/weights/fsvos.safetensors}"
+nocl="${3:-$work/runs/nocl/fsvos.safetensors}"
+scripts/make_fsvos_data.sh "$work"
+bin=.venv/bin/angioseg
+out="$work/eval"
+mkdir -p "$out"
+declare -A sets=([phantom]="$work/phantom-val" [dca1]="$work/dca1-val" [arcade]=out/baselines/arcade-val)
+fs="fsvos:weights=$weights"
+evaluate() {  # NAME SET PROTOCOL METHOD...
+    local name="$1" set="$2" protocol="$3"; shift 3
+    [ -f "$out/$name.json" ] && return 0
+    local unseen=()
+    [ "$set" = phantom ] && unseen=(--unseen electrode,clip)
+    local args=()
+    for m in "$@"; do args+=(--method "$m"); done
+    "$bin" evaluate "${args[@]}" --data "${sets[$set]}" --protocol "$protocol" "${unseen[@]}" -o "$out/$name"
+}
+for set in phantom dca1 arcade; do
+    for protocol in peak early; do
+        evaluate "main_${set}_${protocol}" "$set" "$protocol" "$fs" "$fs,window=none" flow-propagate seq-cenet
+    done
+    evaluate "contrastive_${set}" "$set" peak "$fs" "fsvos:weights=$nocl"
+done
+for set in phantom dca1; do
+    evaluate "window_${set}" "$set" peak "$fs,window=7" "$fs,window=9" "$fs" "$fs,window=19" "$fs,reference=same"
+    evaluate "keyframes_${set}" "$set" peak "$fs,keyframe_every=1" "$fs,keyframe_every=3" "$fs" "$fs,keyframe_every=10"
+done
+evaluate unfold_dca1 dca1 peak "$fs" "$fs,matching=unfold"
+.venv/bin/python scripts/fsvos_table.py "$out" > docs/results/fsvos.md
+cat docs/results/fsvos.md
