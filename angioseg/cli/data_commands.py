@@ -2,6 +2,8 @@
 
 - `angioseg data phantom`: phantom XCA runs (DAVIS-style folder + one DICOM and one overlay
   video per sequence).
+- `angioseg data dsa-liver`: DSA runs of the liver during TACE with tumour and liver masks
+  (DAVIS-style folder + one DICOM per run).
 - `angioseg data make-videos`: real-anatomy pseudo-videos from annotated frames.
 - `angioseg data stills`: an image + mask folder from annotated frames (e.g. ARCADE polygons).
 """
@@ -19,6 +21,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     commands = data.add_subparsers(dest="data_verb", metavar="COMMAND", parser_class=type(data))
     commands.required = True
     _register_phantom(commands)
+    _register_dsa_liver(commands)
     _register_make_videos(commands)
     _register_stills(commands)
 
@@ -64,6 +67,54 @@ def run_phantom(args: argparse.Namespace) -> int:
                      dicom=not args.no_dicom, overlay=not args.no_overlay, motion=not args.no_motion,
                      devices=args.devices, progress=progress_bar())
     print(f"wrote {args.n} phantom run(s) to {args.out}")
+    return 0
+
+
+def _register_dsa_liver(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("dsa-liver", help="generate DSA liver runs (TACE) with exact tumour and liver masks")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output DAVIS-style folder (new, empty, or an earlier angioseg data folder, replaced atomically)")
+    parser.add_argument("--n", type=positive_int, default=1, help="number of runs (default 1)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
+    parser.add_argument("--size", type=frame_size, default=(512, 512), metavar="N|WxH",
+                        help="frame size: N for N x N, or WIDTHxHEIGHT such as 1021x788 (default 512)")
+    parser.add_argument("--frames", type=run_frames, default=24, help="frames per run (default 24; clinical runs have 20-30)")
+    parser.add_argument("--fps", type=frame_rate, default=3.0, help="frame rate (default 3)")
+    parser.add_argument("--no-dicom", action="store_true", help="skip the DICOM file per run")
+    parser.add_argument("--overlay", action="store_true", help="also write an overlay video per run (Overlays/)")
+    add_threads_option(parser)
+    parser.set_defaults(run=run_dsa_liver)
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """`--size`: 'N' or 'WxH' -> (height, width), each 32-4096."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or not all(32 <= v <= 4096 for v in values):
+        raise argparse.ArgumentTypeError(f"expected a frame size N or WxH with sides from 32 to 4096 pixels, got {text!r}")
+    width, height = (values[0], values[0]) if len(values) == 1 else values
+    return height, width
+
+
+def run_frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a DSA run needs at least 2 frames (the mask and one live frame), got {text!r}")
+    return value
+
+
+def run_dsa_liver(args: argparse.Namespace) -> int:
+    from angioseg.pipelines.datasets import make_dsa_liver_set
+
+    make_dsa_liver_set(args.out, n=args.n, seed=args.seed, size=args.size, frames=args.frames, fps=args.fps,
+                       dicom=not args.no_dicom, overlay=args.overlay, progress=progress_bar())
+    print(f"wrote {args.n} DSA liver run(s) to {args.out}")
     return 0
 
 

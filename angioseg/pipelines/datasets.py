@@ -1,5 +1,6 @@
-"""Making data sets with exact ground truth: phantom XCA runs and real-anatomy pseudo-videos
-(DAVIS-style folders, `angioseg.data.davis`), as `angioseg data ...` and the demo make them.
+"""Making data sets with exact ground truth: phantom XCA runs, DSA liver runs and real-anatomy
+pseudo-videos (DAVIS-style folders, `angioseg.data.davis`), as `angioseg data ...` and the demo
+make them.
 """
 
 from __future__ import annotations
@@ -59,6 +60,50 @@ def make_phantom_set(
             name = f"phantom_{index:03d}"
             writer.add(name, run.video, run.masks, flow_backward=run.flow_backward if motion else None,
                        meta={"seed": run_seed, "generator": params.to_dict()})
+            _write_extras(writer.path, name, run.video, run.masks, dicom=dicom, overlay=overlay)
+    return Path(out)
+
+
+def make_dsa_liver_set(
+    out: str | os.PathLike[str],
+    *,
+    n: int = 1,
+    seed: int = 0,
+    size: int | tuple[int, int] = 512,
+    frames: int = 24,
+    fps: float = 3.0,
+    dicom: bool = True,
+    overlay: bool = False,
+    progress: Callable[..., Iterable] = _quiet,
+) -> Path:
+    """`n` DSA liver runs (`angioseg.data.dsa_liver`) in a DAVIS-style folder `out`: frames,
+    label maps (0 background, 1 liver, 2 tumour), each run's tumour ids in
+    `Instances/NAME.npz` (`instances`, (T, H, W) uint8), one DICOM per run (`DICOM/NAME.dcm`)
+    unless `dicom` is False, an overlay video where `overlay`. meta.json carries each run's
+    seed, parameters and tumour list (id, class, centroid, area). `size` is an int (square) or
+    (height, width). `progress` wraps the run loop (e.g. tqdm)."""
+    from angioseg.data.davis import DavisWriter
+    from angioseg.data.dsa_liver import DSA_LIVER_LABELS, NEUTRAL, DSALiverParams, generate_dsa_liver
+    from angioseg.data.seeds import derive_seed
+
+    height, width = (size, size) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+    if min(height, width) < 32:
+        raise InputError(f"size must be at least 32 pixels, got {width}x{height}")
+    DSALiverParams(height=height, width=width, frames=frames, fps=fps)  # checks them before anything is written
+    info = {"generator": "angioseg data dsa-liver", "seed": seed, "n": n,
+            "display": {"neutral": float(NEUTRAL), "iodine": "dark"}}
+    with DavisWriter(out, label_table=DSA_LIVER_LABELS, info=info) as writer:
+        for index in progress(range(n), desc="dsa-liver runs", unit="run"):
+            run_seed = derive_seed(seed, index)
+            params = DSALiverParams.sample(np.random.default_rng(run_seed), height=height, width=width, frames=frames, fps=fps)
+            run = generate_dsa_liver(params, seed=run_seed)
+            name = f"dsa_liver_{index:03d}"
+            writer.add(name, run.video, run.masks, meta={
+                "seed": run_seed, "generator": params.to_dict(), "tumours": run.tumours,
+                "display_gain": params.display_gain,
+            })
+            (writer.path / "Instances").mkdir(exist_ok=True)
+            np.savez_compressed(writer.path / "Instances" / f"{name}.npz", instances=run.instances)
             _write_extras(writer.path, name, run.video, run.masks, dicom=dicom, overlay=overlay)
     return Path(out)
 
