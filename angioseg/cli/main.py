@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo_command,
         evaluate_command,
         flow_command,
+        hcc_command,
         info_command,
         methods_command,
         propagate_command,
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineArgumentParser)
     verbs.required = True
     for module in (info_command, data_commands, segment_command, propagate_command, evaluate_command, methods_command,
-                   train_command, demo_command, flow_command):
+                   train_command, demo_command, flow_command, hcc_command):
         module.register(verbs)
     return parser
 

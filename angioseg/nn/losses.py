@@ -130,3 +130,29 @@ def spatiotemporal_contrastive_loss(
         # -log(e^p / (e^p + Σ e^n)) = log(e^p + e^{logsumexp n}) - p
         losses.append((torch.logaddexp(positive, negative.expand_as(positive)) - positive).mean(dim=1))
     return torch.cat(losses).mean()
+
+
+def bce_dice_loss(logits: torch.Tensor, target: torch.Tensor, *, a: float = 0.5) -> torch.Tensor:
+    """``a · BCE + (1 − a) · Dice`` of one-channel logits (DSA-LTDNet's Eq. 2-3, a = 0.5).
+
+    With ``p = σ(z)`` and the target g in [0, 1] (soft targets allowed)::
+
+        BCE  = mean over pixels of −[g log p + (1 − g) log(1 − p)]
+        Dice = 1 − (2 Σ p·g + 1) / (Σ p + Σ g + 1)       (`dice_loss`, summed over the batch)
+
+    Args:
+        logits: ``(B, 1, H, W)``.
+        target: ``(B, 1, H, W)`` (or ``(B, H, W)``) values in [0, 1].
+        a: weight of the cross-entropy, in [0, 1].
+    """
+    if not 0.0 <= a <= 1.0:
+        raise InputError(f"the BCE weight a must lie in [0, 1]; got {a}")
+    if logits.ndim != 4 or logits.shape[1] != 1:
+        raise InputError(f"bce_dice_loss expects (B, 1, H, W) logits, got shape {tuple(logits.shape)}")
+    if target.ndim == 3:
+        target = target.unsqueeze(1)
+    if target.shape != logits.shape:
+        raise InputError(f"bce_dice_loss: target shape {tuple(target.shape)} does not match logits {tuple(logits.shape)}")
+    target = target.to(logits.dtype)
+    bce = F.binary_cross_entropy_with_logits(logits, target)
+    return a * bce + (1.0 - a) * dice_loss(logits, target)

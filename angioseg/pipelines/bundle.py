@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -51,12 +51,14 @@ def _within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def check_bundle_target(out: str | os.PathLike[str], *, inputs: Sequence[str | os.PathLike[str]] = (), overwrite: bool = False) -> Path:
+def check_bundle_target(out: str | os.PathLike[str], *, inputs: Sequence[str | os.PathLike[str]] = (), overwrite: bool = False,
+                        recognise: Callable[[Path], bool] | None = None) -> Path:
     """Refuse, with one line, an output folder that would destroy or modify data.
 
     InputError when `out` is an input, holds an input (its folder or an ancestor of it), lies
     inside an input folder, is a file, is not writable, has too long a name, or is a non-empty
     folder: one that angioseg did not write always, an earlier bundle unless `overwrite`.
+    `recognise` tells an earlier output of the caller's kind (default `is_bundle`).
     """
     from angioseg.io.atomic import check_output_location
 
@@ -69,7 +71,7 @@ def check_bundle_target(out: str | os.PathLike[str], *, inputs: Sequence[str | o
             raise InputError(f"output folder {out} lies inside the input folder {given}; choose a folder outside it")
     check_output_location(target)
     if target.is_dir() and any(target.iterdir()):
-        if not is_bundle(target):
+        if not (recognise or is_bundle)(target):
             raise InputError(f"output folder {out} is not empty and is not an angioseg output; choose a new or empty folder")
         if not overwrite:
             raise InputError(f"output folder {out} holds an earlier angioseg output; pass --overwrite to replace it")
