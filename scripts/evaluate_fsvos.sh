@@ -38,5 +38,6 @@ for set in phantom dca1; do
     evaluate "keyframes_${set}" "$set" peak "$fs,keyframe_every=1" "$fs,keyframe_every=3" "$fs" "$fs,keyframe_every=10"
 done
 evaluate unfold_dca1 dca1 peak "$fs" "$fs,matching=unfold"
+evaluate scale_phantom phantom peak "$fs" "$fs,scale=1.5" "$fs,scale=2" flow-propagate
 .venv/bin/python scripts/fsvos_table.py "$out" > docs/results/fsvos.md
 cat docs/results/fsvos.md

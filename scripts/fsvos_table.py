@@ -90,6 +90,10 @@ def main(folder: str) -> int:
             report = load(root, f"{name}_{key}")
             if report:
                 out += [f"{key}:", ""] + table(report, columns=("jf", "j", "fps")) + [""]
+    report = load(root, "scale_phantom")
+    if report:
+        out += ["Network input scale (frames enlarged before the network, results resized back), phantoms:", ""]
+        out += table(report, columns=("jf", "seen_jf", "unseen_jf", "fps")) + [""]
     report = load(root, "unfold_dca1")
     if report:
         out += ["Local matching by the literal unfold sampling vs the masked fast path (same output to 1e-5), dca1:", ""]

@@ -10,7 +10,7 @@
 #   (training keeps ~1.5 MB per run in memory: 12 frames at 256², float16).
 #   env: JOBS (parallel runs, default 2), LTDNET_SWEEP=1 also trains FFS + FD at the paper's
 #        frame steps 5, 7, 11, 13 (step 9 is the ffs+fd run), PRETRAIN (TDL pre-training steps, 500),
-#        SIZE (network input size, 256).
+#        SIZE (network input size, 256), RUNS (names to train, in order; default all, longest first).
 # Each run writes WORK_DIR/runs/NAME/{weights.safetensors,checkpoint.pt,summary.json} and
 # WORK_DIR/runs/NAME.log; a finished run is skipped, an interrupted one resumes from its checkpoint.
 # Ship the full network with: cp WORK_DIR/runs/ltdnet/weights.safetensors angioseg/weights/ltdnet.safetensors
@@ -33,6 +33,11 @@ mkdir -p "$work/runs"
 # NAME:VARIANT:FRAME_STEP, longest first
 runs=(unet++:unet++:9 ltdnet:ltdnet:9 ffs+tdl:ffs+tdl:9 ffs+lrs:ffs+lrs:9 ffs+tdl-nosup:ffs+tdl-nosup:9
       attention-unet:attention-unet:9 unet:unet:9 ffs+fd:ffs+fd:9 ffs+of:ffs+of:9 ffs+bs:ffs+bs:9)
+if [ -n "${RUNS:-}" ]; then  # e.g. RUNS="ltdnet unet ffs+fd": only these, in this order
+    chosen=()
+    for want in $RUNS; do for run in "${runs[@]}"; do [ "${run%%:*}" = "$want" ] && chosen+=("$run"); done; done
+    runs=("${chosen[@]}")
+fi
 if [ "${LTDNET_SWEEP:-0}" = 1 ]; then
     for s in 5 7 11 13; do runs+=("ffs+fd-step$s:ffs+fd:$s"); done
 fi

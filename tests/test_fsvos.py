@@ -344,3 +344,13 @@ def test_propagate_cli_round_trips_the_labelled_objects_with_fsvos(tiny_weights:
         assert set(np.unique(data["labels"][2])) == {0, 1, 2}
     report = json.loads((out / "report.json").read_text())
     assert len(report["confidence"]) == 5 and report["prompt_frames"] == [2]
+
+
+def test_input_scale_keeps_the_run_size(tiny_weights: str) -> None:
+    video, labels = _moving_disk_run(frames=4)
+    table = {0: "background", 1: "disk", 2: "bar"}
+    result = get("fsvos", weights=tiny_weights, scale=1.5).segment(video, prompt=Prompt(0, labels[0], table))
+    assert result.masks.labels.shape == labels.shape and result.class_probabilities.shape == (4, 3, 64, 64)
+    assert np.array_equal(result.masks.labels[0], labels[0])
+    with pytest.raises(InputError, match="scale"):
+        get("fsvos", weights=tiny_weights, scale=10)

@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
     for name, description in entries:
         cls = method_class(name)
         needs = "one labelled frame" if cls.needs_prompt else ("shipped weights" if hasattr(cls, "weights_name") else "nothing")
-        style = cls.shipped_label_style() if hasattr(cls, "shipped_label_style") and cls.is_ready() else "all"
+        if cls.needs_prompt:
+            style = "prompt"  # the objects of the labelled frame, whatever they are
+        else:
+            style = cls.shipped_label_style() if hasattr(cls, "shipped_label_style") and cls.is_ready() else "all"
         print(f"{name:<{width}}  {needs:<18}  {style:<7}  {description}")
     return 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 import torch
 
@@ -64,8 +65,11 @@ class FSVOSSegmenter(StreamingSegmenter):
     def __init__(self, *, device: str = "cpu", dtype: str = "float32", weights: str | None = None,
                  window: int | None = 15, reference: str = "match", top_k: int | None = None,
                  matching: str = "auto", keyframe_every: int = 6, memory_frames: int = 8,
-                 eviction: str = "oldest", memory_dtype: str = "float32") -> None:
+                 eviction: str = "oldest", memory_dtype: str = "float32", scale: float = 1.0) -> None:
         super().__init__(device=device, dtype=dtype)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.25 <= float(scale) <= 4.0:
+            raise InputError(f"scale must be a number from 0.25 to 4 (the network's input size over the frame's); got {scale!r}")
+        self.scale = float(scale)
         if dtype != "float32":
             raise InputError(f"method 'fsvos' computes in float32; got dtype {dtype!r} (memory_dtype=float16 halves the memory)")
         if memory_dtype not in MEMORY_DTYPES:
@@ -93,7 +97,8 @@ class FSVOSSegmenter(StreamingSegmenter):
         return {**super().options(), "weights": self.weights_path, "window": self.matching.window,
                 "reference": self.matching.reference, "top_k": self.matching.top_k,
                 "matching": self.matching.implementation, "keyframe_every": self.keyframe_every,
-                "memory_frames": self.memory_frames, "eviction": self.eviction, "memory_dtype": self.memory_dtype}
+                "memory_frames": self.memory_frames, "eviction": self.eviction, "memory_dtype": self.memory_dtype,
+                "scale": self.scale}
 
     # ---- streaming ------------------------------------------------------------------------
     def _reset(self, *, height: int, width: int, label_table: dict[int, str], fps: float | None) -> None:
@@ -103,8 +108,20 @@ class FSVOSSegmenter(StreamingSegmenter):
         if not self._objects:
             raise InputError("fsvos needs at least one object label (id > 0) in the label table")
 
+    def _network_size(self) -> tuple[int, int]:
+        height, width = self._shape or (1, 1)
+        return max(16, round(height * self.scale)), max(16, round(width * self.scale))
+
+    def _resized(self, image: np.ndarray, *, nearest: bool = False) -> np.ndarray:
+        """`image` (H, W) at the network's size (`scale` × the frame's)."""
+        height, width = self._network_size()
+        if (height, width) == image.shape:
+            return image
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
     def _tensor(self, frame: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32))[None, None].to(self.torch_device)
+        image = self._resized(np.ascontiguousarray(frame, dtype=np.float32))
+        return torch.from_numpy(np.ascontiguousarray(image))[None, None].to(self.torch_device)
 
     def _remember(self, features: dict[str, torch.Tensor], object_masks: torch.Tensor, *, permanent: bool) -> None:
         """Add a frame with ``object_masks (1, O, H, W)`` in [0, 1] to the memory."""
@@ -116,7 +133,7 @@ class FSVOSSegmenter(StreamingSegmenter):
         with torch.inference_mode():
             features = self.net.encode_key(self._tensor(frame))
             if mask is not None:
-                masks = np.stack([(mask == obj) for obj in self._objects]).astype(np.float32)
+                masks = np.stack([self._resized((mask == obj).astype(np.float32)) for obj in self._objects])
                 self._remember(features, torch.from_numpy(masks)[None].to(self.torch_device), permanent=True)
                 return FrameResult(mask, np.zeros(0, np.float32), 1.0)  # replaced by `step` with the given mask
             if self.memory is None or not len(self.memory):
@@ -128,6 +145,8 @@ class FSVOSSegmenter(StreamingSegmenter):
                 self.memory.record_usage(affinity)
             if self.memory.wants_keyframe():
                 self._remember(features, probabilities[:, 1:], permanent=False)
+        if self.scale != 1.0:
+            probabilities = torch.nn.functional.interpolate(probabilities, size=self._shape, mode="bilinear", align_corners=False)
         class_probabilities = probabilities[0].cpu().numpy()
         labels = labels_from_probabilities(class_probabilities[None], self._label_table, threshold=self.threshold)[0]
         return FrameResult(labels, class_probabilities, probability_margin_confidence(class_probabilities))
