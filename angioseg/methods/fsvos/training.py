@@ -307,7 +307,7 @@ def train(config: FSVOSTrainConfig, *, resume: bool = False, progress: bool = Tr
     net.eval()
     info = {"config": asdict(config), "steps_done": config.steps, "training_sequences": len(runs),
             "seconds": round(time.perf_counter() - started, 1), "history": history[-5:], "commit": _git_commit(),
-            "command": " ".join(sys.argv), "unseen_labels": config.exclude_labels}
+            "command": " ".join(["python -m angioseg.methods.fsvos.training", *sys.argv[1:]]), "unseen_labels": config.exclude_labels}
     return save_fsvos(net, out / WEIGHTS_NAME, info=info)
 
 
