@@ -104,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     generation = (time.perf_counter() - start) / args.frames
     common = {} if args.weights is None else {"weights": args.weights}
     settings = {
-        "local k=15 (default)": {},
-        "local k=15, reference=same": {"reference": "same"},
+        "local k=15, same, r=3 (default)": {},
+        "local k=15, best-match reference": {"reference": "match"},
         "local k=7": {"window": 7},
-        "global (STCN)": {"window": None},
+        "local k=15, r=1": {"keyframe_every": 1},
+        "local k=15, r=6 (paper)": {"keyframe_every": 6},
+        "global (STCN), r=3": {"window": None},
     }
     if not args.skip_unfold:
         settings["local k=15, unfold (literal)"] = {"matching": "unfold"}
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         stream(method, run, min(8, args.frames))  # warm-up
         best = min(stream(method, run, args.frames)[0] for _ in range(args.repeats))
         fps[name] = (args.frames - 1) / max(best - generation * (args.frames - 1), 1e-9)
-    baseline = fps["global (STCN)"]
+    baseline = fps["global (STCN), r=3"]
     for name, value in fps.items():
         print(f"  {name:30s} {value:7.1f} fps  ({value / baseline:.2f}x global, {value / PAPER_CPU_FPS:.0f}x the paper's CPU 0.30 fps)")
     if args.long:

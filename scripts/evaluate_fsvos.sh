@@ -4,7 +4,8 @@
 # pseudo-videos (frames 31-40, every vessel) and ARCADE val pseudo-videos, under the peak and
 # early protocols; baselines global matching (STCN-style), optical-flow propagation and the
 # supervised default (vessel only); ablations of the window k, the keyframe interval r, the
-# unfold path and the contrastive loss, with frames per second.
+# unfold path and the contrastive loss, with frames per second. One thread per evaluation
+# (THREADS to change it); ARCADE: the first 10 val pseudo-videos.
 #   usage: scripts/evaluate_fsvos.sh [WORK_DIR] [WEIGHTS] [NOCL_WEIGHTS]
 #   defaults: out/fsvos, the shipped weights, WORK_DIR/runs/nocl/fsvos.safetensors
 set -euo pipefail
@@ -23,19 +24,20 @@ evaluate() {  # NAME SET PROTOCOL METHOD...
     [ -f "$out/$name.json" ] && return 0
     local unseen=()
     [ "$set" = phantom ] && unseen=(--unseen electrode,clip)
+    [ "$set" = arcade ] && unseen=(--limit 10)  # the first 10 of the 20 ARCADE val pseudo-videos
     local args=()
     for m in "$@"; do args+=(--method "$m"); done
-    "$bin" evaluate "${args[@]}" --data "${sets[$set]}" --protocol "$protocol" "${unseen[@]}" -o "$out/$name"
+    "$bin" evaluate "${args[@]}" --data "${sets[$set]}" --protocol "$protocol" "${unseen[@]}" --threads "${THREADS:-1}" -o "$out/$name"
 }
 for set in phantom dca1 arcade; do
     for protocol in peak early; do
-        evaluate "main_${set}_${protocol}" "$set" "$protocol" "$fs" "$fs,window=none" flow-propagate seq-cenet
+        evaluate "main_${set}_${protocol}" "$set" "$protocol" "$fs" "$fs,reference=match" "$fs,window=none" flow-propagate seq-cenet
     done
     evaluate "contrastive_${set}" "$set" peak "$fs" "fsvos:weights=$nocl"
 done
-for set in phantom dca1; do
-    evaluate "window_${set}" "$set" peak "$fs,window=7" "$fs,window=9" "$fs" "$fs,window=19" "$fs,reference=same"
-    evaluate "keyframes_${set}" "$set" peak "$fs,keyframe_every=1" "$fs,keyframe_every=3" "$fs" "$fs,keyframe_every=10"
+for set in dca1 arcade; do
+    evaluate "window_${set}" "$set" peak "$fs,window=7" "$fs,window=9" "$fs" "$fs,window=19" "$fs,reference=match"
+    evaluate "keyframes_${set}" "$set" peak "$fs,keyframe_every=1" "$fs" "$fs,keyframe_every=6" "$fs,keyframe_every=10"
 done
 evaluate unfold_dca1 dca1 peak "$fs" "$fs,matching=unfold"
 evaluate scale_phantom phantom peak "$fs" "$fs,scale=1.5" "$fs,scale=2" flow-propagate

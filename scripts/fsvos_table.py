@@ -12,7 +12,7 @@ from pathlib import Path
 SETS = {
     "phantom": "held-out multi-object phantom runs (8 × 30 frames, 384²; electrode and clip unseen)",
     "dca1": "dca1-train frames 31-40 as pseudo-videos (10 × 24 frames, 300², every vessel)",
-    "arcade": "ARCADE val pseudo-videos (20 × 24 frames, 512²)",
+    "arcade": "ARCADE val pseudo-videos (the first 10 of out/baselines/arcade-val: 10 × 24 frames, 512²)",
 }
 
 
@@ -23,10 +23,10 @@ def display(spec: str) -> str:
     nocl = any(o.startswith("weights=") and "nocl" in o for o in options.split(","))
     label = name + (" " + " ".join(kept) if kept else "")
     if name == "fsvos" and not kept:
-        label += " (local k=15, default)"
+        label += " (default: local k=15, same-position windows, r=3)"
     if nocl:
         label += " [no contrastive loss]"
-    label = label.replace("window=none", "global (STCN-style)")
+    label = label.replace("window=none", "global (STCN-style)").replace("reference=match", "best-match windows (paper Eq. 8-9)")
     return label
 
 
