@@ -36,10 +36,10 @@ for set in phantom dca1 arcade; do
     evaluate "contrastive_${set}" "$set" peak "$fs" "fsvos:weights=$nocl"
 done
 for set in dca1 arcade; do
-    evaluate "window_${set}" "$set" peak "$fs,window=7" "$fs,window=9" "$fs" "$fs,window=19" "$fs,reference=match"
+    evaluate "window_${set}" "$set" peak "$fs" "$fs,window=9" "$fs,window=15" "$fs,window=19" "$fs,reference=match"
     evaluate "keyframes_${set}" "$set" peak "$fs,keyframe_every=1" "$fs" "$fs,keyframe_every=6" "$fs,keyframe_every=10"
 done
-evaluate unfold_dca1 dca1 peak "$fs" "$fs,matching=unfold"
+evaluate unfold_dca1 dca1 peak "$fs" "$fs,matching=unfold" "$fs,window=15" "$fs,window=15,matching=unfold"
 evaluate scale_phantom phantom peak "$fs" "$fs,scale=1.5" "$fs,scale=2" flow-propagate
 .venv/bin/python scripts/fsvos_table.py "$out" > docs/results/fsvos.md
 cat docs/results/fsvos.md

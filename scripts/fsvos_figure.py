@@ -1,8 +1,9 @@
 """Figure of FSVOS propagation: for one held-out phantom run and one dca1 pseudo-video, the
 labelled (prompt) frame, then three propagated frames: the method's labels over the frame,
-and the truth below.
+and the truth below. The dca1 run is the one made from image 35, the frame the repository
+ships (and credits) as the demo's input: no other dca1 pixels go into the docs.
 
-    python scripts/fsvos_figure.py OUT.png [--work out/fsvos] [--weights W] [--protocol peak]
+    python scripts/fsvos_figure.py OUT.jpg [--work out/fsvos] [--weights W] [--protocol peak]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from angioseg.pipelines.propagation_eval import prompt_frame  # noqa: E402
 COLOURS = np.array([[0, 0, 0], [230, 60, 60], [60, 200, 60], [60, 120, 255], [255, 220, 0], [255, 0, 255],
                     [0, 230, 230], [255, 140, 0]], np.uint8)
 TILE = 256
+#: The dca1-train image shipped as the demo's input (angioseg/data/demo_frames/dca1_35.png).
+DEMO_IMAGE = "35"
 
 
 def overlay(frame: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -39,13 +42,15 @@ def label(tile: np.ndarray, text: str) -> np.ndarray:
     return tile
 
 
-def rows_for(folder: Path, index: int, method, protocol: str) -> list[np.ndarray]:
+def rows_for(folder: Path, name: str, method, protocol: str) -> list[np.ndarray]:
     davis = DavisFolder(folder)
-    sequence = davis.load(davis.names[index], motion=False)
+    sequence = davis.load(name, motion=False)
     labels = sequence.masks.labels
     p = prompt_frame(labels, protocol)
     result = method.segment(sequence.video, prompt=Prompt(p, labels[p], sequence.masks.label_table))
-    others = [t for t in np.linspace(0, len(labels) - 1, 5).round().astype(int) if t != p][:3]
+    # three frames 3, 8 and 15 frames away from the prompt (towards the run's longer side)
+    direction = -1 if p >= len(labels) - 1 - p else 1
+    others = [int(np.clip(p + direction * d, 0, len(labels) - 1)) for d in (3, 8, 15)]
     top = [label(overlay(sequence.video.frames[p], labels[p]), f"prompt frame {p}")]
     bottom = [label(overlay(sequence.video.frames[p], np.zeros_like(labels[p])), "frame only")]
     for t in others:
@@ -62,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", default="peak")
     args = parser.parse_args(argv)
     method = get("fsvos", **({"weights": args.weights} if args.weights else {}))
-    rows = rows_for(Path(args.work) / "phantom-val", 0, method, args.protocol)
-    rows += rows_for(Path(args.work) / "dca1-val", 0, method, args.protocol)
-    cv2.imwrite(args.out, np.vstack(rows)[:, :, ::-1])
+    rows = rows_for(Path(args.work) / "phantom-val", "phantom_000", method, args.protocol)
+    rows += rows_for(Path(args.work) / "dca1-val", DEMO_IMAGE, method, args.protocol)
+    cv2.imwrite(args.out, np.vstack(rows)[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(f"wrote {args.out}")
     return 0
 

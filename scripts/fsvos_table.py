@@ -23,7 +23,7 @@ def display(spec: str) -> str:
     nocl = any(o.startswith("weights=") and "nocl" in o for o in options.split(","))
     label = name + (" " + " ".join(kept) if kept else "")
     if name == "fsvos" and not kept:
-        label += " (default: local k=15, same-position windows, r=3)"
+        label += " (default: local k=7, same-position windows, r=3)"
     if nocl:
         label += " [no contrastive loss]"
     label = label.replace("window=none", "global (STCN-style)").replace("reference=match", "best-match windows (paper Eq. 8-9)")
