@@ -42,6 +42,14 @@ BASE_CHANNELS = (64, 128, 256, 512)
 EncoderName = Literal["resnet18", "resnet34", "resnet50"]
 
 
+def residual_shortcut(in_channels: int, out_channels: int, *, stride: int, norm: str) -> nn.Module:
+    """A residual block's shortcut: the identity, or a 1×1 convolution with the block's stride +
+    norm where the channel count or the resolution changes (keys ``shortcut.0``/``.1``)."""
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), make_norm(norm, out_channels))
+
+
 class BasicBlock(nn.Module):
     """Two 3×3 convolutions with a residual shortcut: ``relu(norm(conv(relu(norm(conv(x))))) + s(x))``.
 
@@ -58,14 +66,7 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.norm2 = make_norm(norm, out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut: nn.Module
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                make_norm(norm, out_channels),
-            )
-        else:
-            self.shortcut = nn.Identity()
+        self.shortcut = residual_shortcut(in_channels, out_channels, stride=stride, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.norm1(self.conv1(x)))
@@ -92,14 +93,7 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(inner, out_channels, 1, bias=False)
         self.norm3 = make_norm(norm, out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut: nn.Module
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                make_norm(norm, out_channels),
-            )
-        else:
-            self.shortcut = nn.Identity()
+        self.shortcut = residual_shortcut(in_channels, out_channels, stride=stride, norm=norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.norm1(self.conv1(x)))
