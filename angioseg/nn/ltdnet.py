@@ -100,51 +100,22 @@ class AttentionGate(nn.Module):
         return x * self.coefficients(x, g)
 
 
-class AttentionUNet(nn.Module):
-    """U-Net with attention-gated skips (Oktay et al. 2018; module docstring).
+class AttentionUNet(UNet):
+    """U-Net with attention-gated skips (Oktay et al. 2018; module docstring): `UNet` whose
+    decoder multiplies each skip by the gate's coefficients before concatenating it.
 
     Same options and any-size handling as `UNet`: ``(B, in_channels, H, W) -> (B, num_classes, H, W)``.
     """
 
     def __init__(self, *, in_channels: int = 1, num_classes: int = 1, base: int = 8, depth: int = 5,
                  norm: str = "batch") -> None:
-        super().__init__()
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes), ("base", base), ("depth", depth)):
-            _positive(name, value)
-        check_norm(norm)
-        self.in_channels = in_channels
-        self.size_multiple = 2 ** (depth - 1)
+        super().__init__(in_channels=in_channels, num_classes=num_classes, base=base, depth=depth, norm=norm)
         channels = [base * 2**i for i in range(depth)]
-        self.down = nn.ModuleList()
-        previous = in_channels
-        for c in channels:
-            self.down.append(DoubleConv(previous, c, norm=norm))
-            previous = c
-        self.gates = nn.ModuleList()
-        self.up = nn.ModuleList()
-        self.merge = nn.ModuleList()
-        for c in reversed(channels[:-1]):
-            self.gates.append(AttentionGate(c, 2 * c, max(1, c // 2)))
-            self.up.append(nn.ConvTranspose2d(2 * c, c, 2, stride=2))
-            self.merge.append(DoubleConv(2 * c, c, norm=norm))
-        self.head = nn.Conv2d(channels[0], num_classes, 1)
-        init_weights(self)
+        self.gates = nn.ModuleList(AttentionGate(c, 2 * c, max(1, c // 2)) for c in reversed(channels[:-1]))
+        init_weights(self.gates)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.in_channels, "AttentionUNet")
-        h, w = x.shape[-2], x.shape[-1]
-        y = pad_to_multiple(x, self.size_multiple)
-        skips = []
-        for index, block in enumerate(self.down):
-            if index:
-                y = F.max_pool2d(y, 2)
-            y = block(y)
-            skips.append(y)
-        skips.pop()
-        for gate, up, merge in zip(self.gates, self.up, self.merge):
-            skip = skips.pop()
-            y = merge(torch.cat([up(y), gate(skip, y)], dim=1))
-        return self.head(y)[..., :h, :w]
+    def merge_skip(self, level: int, y: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return super().merge_skip(level, y, self.gates[level](skip, y))
 
 
 class UNetPlusPlus(nn.Module):

@@ -245,8 +245,3 @@ def read_memory(memory_keys: torch.Tensor, memory_values: torch.Tensor, query: t
                                  reference=config.reference, top_k=config.top_k)
     return read_local_masked(memory_keys, memory_values, query, window=config.window,
                              reference=config.reference, top_k=config.top_k)
-
-
-def max_affinity(affinity: torch.Tensor) -> torch.Tensor:
-    """Per query, the largest affinity weight ``(B, N)``: high when the query found one clear match."""
-    return affinity.max(dim=-1).values

@@ -79,17 +79,25 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(channels[0], num_classes, 1)
         init_weights(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.in_channels, "UNet")
-        h, w = x.shape[-2], x.shape[-1]
-        y = pad_to_multiple(x, self.size_multiple)
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Padded input -> (deepest feature, the skips of the levels above it, finest first)."""
         skips = []
+        y = x
         for index, block in enumerate(self.down):
             if index:
                 y = F.max_pool2d(y, 2)
             y = block(y)
             skips.append(y)
-        skips.pop()
-        for up, merge in zip(self.up, self.merge):
-            y = merge(torch.cat([up(y), skips.pop()], dim=1))
+        return skips.pop(), skips
+
+    def merge_skip(self, level: int, y: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """Decoder step `level` (0 = deepest): upsample `y`, concatenate the skip, convolve."""
+        return self.merge[level](torch.cat([self.up[level](y), skip], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.in_channels, type(self).__name__)
+        h, w = x.shape[-2], x.shape[-1]
+        y, skips = self.encode(pad_to_multiple(x, self.size_multiple))
+        for level in range(len(self.up)):
+            y = self.merge_skip(level, y, skips.pop())
         return self.head(y)[..., :h, :w]
