@@ -195,3 +195,32 @@ def test_training_on_stills_with_site_augmentation_and_dice_bce(tmp_path):
     assert training_loss(logits, targets, "dice+bce") == pytest.approx(float(training_loss(logits, targets, "dice") + bce))
     with pytest.raises(InputError, match="augment"):
         train(TrainConfig(**{**config.__dict__, "augment": "heavy", "out": str(tmp_path / "x")}), log=lambda _: None)
+
+
+def test_rough_outlines_are_left_out_of_the_loss():
+    """ignore_outline marks the pixels within `band` of the outline (hand-checked on a
+    rectangle), the sampler applies it to rough sequences only, and the loss with ignored
+    pixels equals the loss over the valid pixels alone."""
+    from angioseg.methods.supervised.clips import IGNORE, ignore_outline
+    from angioseg.methods.supervised.training import training_loss
+
+    mask = np.zeros((12, 12), bool)
+    mask[4:8, 2:10] = True
+    target = ignore_outline(mask, 1)
+    assert (target[5:7, 3:9] == 1).all()  # the interior, one pixel in from the outline
+    assert (target[3, 2:10] == IGNORE).all() and (target[5, 1] == IGNORE) and (target[5, 2] == IGNORE)
+    assert (target[0:2] == 0).all() and target[3, 1] == 0  # beyond the band; the disc skips the corner
+    assert int((target == IGNORE).sum()) == (8 + 10 + 10 + 10 + 10 + 8) - 2 * 6  # dilated minus eroded
+    frames = np.zeros((1, 40, 40), np.uint8)
+    vessel = np.zeros((1, 40, 40), bool)
+    vessel[:, 10:30, 18:24] = True
+    exact = ClipSampler([TrainingSequence("s", frames, vessel)], radius=0, crop=40, vessel_bias=0.0, ignore_band=2)
+    rough = ClipSampler([TrainingSequence("s", frames, vessel, rough=True)], radius=0, crop=40, vessel_bias=0.0, ignore_band=2)
+    assert (exact.batch(2)[1] >= 0).all()
+    assert (rough.batch(2)[1] == IGNORE).sum() > 0
+    logits = torch.tensor([[[[4.0, -4.0, 2.0, 9.0]]]])
+    targets = torch.tensor([[[[1.0, 0.0, IGNORE, IGNORE]]]])
+    for kind in ("dice", "dice+bce"):
+        assert float(training_loss(logits, targets, kind)) == pytest.approx(float(training_loss(logits[..., :2], targets[..., :2], kind)))
+    with pytest.raises(InputError, match="ignore_band"):
+        ClipSampler([TrainingSequence("s", frames, vessel)], radius=0, crop=40, ignore_band=-1)

@@ -29,7 +29,11 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("train", help="train a supervised segmenter on DAVIS-style folders")
     parser.add_argument("model", choices=sorted([*MODEL_SPECS, "ltdnet"]),
                         help="model to train (ltdnet: DSA liver-tumour segmentation, see --variant)")
-    parser.add_argument("--data", action="append", required=True, type=Path, help="training folder (DAVIS-style, or images/ + masks/ stills); repeatable")
+    parser.add_argument("--data", action="append", default=[], type=Path, help="training folder (DAVIS-style, or images/ + masks/ stills); repeatable")
+    parser.add_argument("--rough-data", action="append", default=[], type=Path,
+                        help="training folder whose mask outlines are approximate (e.g. ARCADE polygons): pixels within --ignore-band of them do not count in the loss; repeatable")
+    parser.add_argument("--ignore-band", type=non_negative_int, default=2,
+                        help="pixels on each side of a rough outline left out of the loss (default 2)")
     parser.add_argument("--val", action="append", default=[], type=Path, help="validation folder (DAVIS-style); repeatable")
     parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoint, best weights, summary")
     parser.add_argument("--steps", type=positive_int, default=2000, help="optimiser steps (default 2000)")
@@ -68,6 +72,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 def run_ltdnet(args: argparse.Namespace) -> int:
     from angioseg.methods.ltdnet.training import LTDNetTrainConfig, train
 
+    if not args.data or args.rough_data:
+        raise InputError("ltdnet trains on --data folders of DSA runs (--rough-data is for the vessel models)")
     lr = 1e-3 if args.lr is None else args.lr
     if lr <= 0:
         raise InputError("--lr must be > 0")
@@ -88,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.model == "ltdnet":
         return run_ltdnet(args)
+    if not args.data and not args.rough_data:
+        raise InputError("give training data with --data or --rough-data")
     if args.lr is None:
         args.lr = 2e-3
     if args.lr <= 0 or args.weight_decay < 0:
@@ -98,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, seed=args.seed, threads=args.threads, val_every=args.val_every,
         checkpoint_every=args.val_every, limit=args.limit, init=str(args.init) if args.init else None,
         augment=args.augment, static_fraction=args.static_fraction, slow_fraction=args.slow_fraction, loss=args.loss,
-        label_style=args.label_style,
+        label_style=args.label_style, rough_data=[str(p) for p in args.rough_data], ignore_band=args.ignore_band,
         command="angioseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
     summary = train(config, resume=args.resume)

@@ -28,19 +28,38 @@ from angioseg.data.davis import DavisFolder
 from angioseg.errors import InputError
 
 VESSEL_LABEL = 1
+#: Target value of a pixel left out of the loss (`ignore_outline`).
+IGNORE = -1.0
 
 
 @dataclass
 class TrainingSequence:
-    """One sequence in memory: `frames` (T, H, W) uint8, `vessel` (T, H, W) bool."""
+    """One sequence in memory: `frames` (T, H, W) uint8, `vessel` (T, H, W) bool.
+
+    `rough`: the mask outlines are approximate (hand-drawn polygons, added branches), so the
+    pixels near them are left out of the loss (`ClipSampler(ignore_band=...)`).
+    """
 
     name: str
     frames: np.ndarray
     vessel: np.ndarray
+    rough: bool = False
 
 
-def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None) -> list[TrainingSequence]:
-    """Read every annotated sequence of the DAVIS-style `folders` (vessel = label 1)."""
+def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None,
+                   rough: Sequence[str | Path] = ()) -> list[TrainingSequence]:
+    """Read every annotated sequence of the DAVIS-style (or stills) `folders` (vessel = label 1),
+    then those of the `rough` folders, marked as having approximate outlines."""
+    sequences = _load_folders(folders, limit)
+    for sequence in _load_folders(rough, limit) if rough else []:
+        sequence.rough = True
+        sequences.append(sequence)
+    if not sequences:
+        raise InputError("no training sequences found")
+    return sequences
+
+
+def _load_folders(folders: Sequence[str | Path], limit: int | None) -> list[TrainingSequence]:
     sequences: list[TrainingSequence] = []
     for folder_path in folders:
         if (Path(folder_path) / "images").is_dir() and (Path(folder_path) / "masks").is_dir():
@@ -54,8 +73,6 @@ def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None) -
                 raise InputError(f"sequence {name} in {folder_path} has no annotations to train on")
             frames = np.round(sequence.video.frames * 255).astype(np.uint8)
             sequences.append(TrainingSequence(f"{Path(folder_path).name}/{name}", frames, sequence.masks.labels == VESSEL_LABEL))
-    if not sequences:
-        raise InputError("no training sequences found")
     return sequences
 
 
@@ -89,6 +106,21 @@ def reflect_indices(start: int, length: int, count: int) -> np.ndarray:
     return np.where(indices >= count, period - indices, indices)
 
 
+def ignore_outline(mask: np.ndarray, band: int) -> np.ndarray:
+    """Target `(H, W)` float32 for a mask with approximate outlines: 1 inside, 0 outside, and
+    `IGNORE` where a pixel lies within `band` pixels of the outline, that is in
+    dilate(mask, D) minus erode(mask, D) with D the (2 band + 1)-wide disc. The network then
+    learns where a vessel's edge lies only from the exactly outlined data."""
+    import cv2
+
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+    as_bytes = mask.astype(np.uint8)
+    outline = cv2.dilate(as_bytes, disc) > cv2.erode(as_bytes, disc, borderValue=1)
+    target = mask.astype(np.float32)
+    target[outline] = IGNORE
+    return target
+
+
 class ClipSampler:
     """Random training batches.
 
@@ -108,6 +140,8 @@ class ClipSampler:
             (`slow_clip`, before augmentation). At most one of static and slow per sample.
         normalise: map each sequence's 0.5..99.5 percentiles (over the whole run, as at
             inference: `percentile_normalise`) to 0..1 instead of dividing by 255.
+        ignore_band: for `rough` sequences, the target is `IGNORE` within this many pixels of
+            the mask's outline, after augmentation (`ignore_outline`); 0 keeps every pixel.
 
     With the defaults (no augmentation, no static or slow clips, no normalisation) a seed gives
     the same batches as before these options existed.
@@ -115,8 +149,11 @@ class ClipSampler:
 
     def __init__(self, sequences: list[TrainingSequence], *, radius: int, crop: int, vessel_bias: float = 0.7, seed: int = 0,
                  augmentation: SiteAugmentation | None = None, static_fraction: float = 0.0, slow_fraction: float = 0.0,
-                 normalise: bool = False) -> None:
+                 normalise: bool = False, ignore_band: int = 0) -> None:
         self.sequences = sequences
+        if ignore_band < 0:
+            raise InputError(f"ignore_band must be >= 0 pixels; got {ignore_band}")
+        self.ignore_band = int(ignore_band)
         self.radius = radius
         self.crop = crop
         self.vessel_bias = vessel_bias
@@ -193,7 +230,10 @@ class ClipSampler:
             clip, mask = self.augmentation(clip, mask, self.rng, size=(self.crop, self.crop))
         if static:
             clip = static_clip(clip)
-        return np.ascontiguousarray(clip), mask.astype(np.float32)
+        target = mask.astype(np.float32)
+        if sequence.rough and self.ignore_band > 0:
+            target = ignore_outline(mask.astype(bool), self.ignore_band)
+        return np.ascontiguousarray(clip), target
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs (B, 2N+1, crop, crop), targets (B, 1, crop, crop)) float32 tensors."""

@@ -73,6 +73,10 @@ class TrainConfig:
     #: The style of the training targets, recorded in the weights: "all" (every contrast-filled
     #: vessel) or "syntax" (ARCADE's major segments); `angioseg methods` shows it.
     label_style: str = "all"
+    #: Training folders whose mask outlines are approximate (e.g. ARCADE polygons with added
+    #: branches): within `ignore_band` pixels of their outlines the loss is not counted.
+    rough_data: list[str] = field(default_factory=list)
+    ignore_band: int = 2
 
 
 LOSSES = ("dice", "dice+bce")
@@ -80,10 +84,25 @@ LOSSES = ("dice", "dice+bce")
 
 def training_loss(logits: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
     """`kind` "dice": soft Dice on sigmoid(logits); "dice+bce": that plus the mean binary
-    cross-entropy of the logits, L = L_Dice + BCE(σ(z), g). logits, targets `(B, 1, H, W)`."""
-    loss = dice_loss(logits, targets)
+    cross-entropy of the logits, L = L_Dice + BCE(σ(z), g). logits, targets `(B, 1, H, W)`.
+
+    Pixels whose target is `IGNORE` (-1; rough outlines) count in neither term: with v the
+    valid-pixel indicator, Dice uses p·v and g·v, and BCE is averaged over the valid pixels.
+    """
+    valid = targets >= 0
+    if bool(valid.all()):
+        loss = dice_loss(logits, targets)
+        if kind == "dice+bce":
+            loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        return loss
+    weight = valid.to(logits.dtype)
+    clean = targets.clamp(min=0.0)
+    probabilities = torch.sigmoid(logits) * weight
+    overlap = (probabilities * clean).sum()
+    loss = 1.0 - (2.0 * overlap + 1.0) / (probabilities.sum() + (clean * weight).sum() + 1.0)
     if kind == "dice+bce":
-        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, clean, weight=weight, reduction="sum")
+        loss = loss + bce / weight.sum().clamp(min=1.0)
     return loss
 
 
@@ -175,7 +194,7 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
     torch.manual_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    sequences = load_sequences(config.data, limit=config.limit)
+    sequences = load_sequences(config.data, limit=config.limit, rough=config.rough_data)
     val_sequences = load_sequences(config.val) if config.val else []
     if config.augment not in ("basic", "site"):
         raise InputError(f"augment must be 'basic' or 'site'; got {config.augment!r}")
@@ -183,7 +202,8 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
         raise InputError(f"loss must be one of {', '.join(LOSSES)}; got {config.loss!r}")
     augmentation = SiteAugmentation() if config.augment == "site" else None
     sampler = ClipSampler(sequences, radius=spec.radius, crop=config.crop, seed=config.seed, augmentation=augmentation,
-                          static_fraction=config.static_fraction, slow_fraction=config.slow_fraction)
+                          static_fraction=config.static_fraction, slow_fraction=config.slow_fraction,
+                          ignore_band=config.ignore_band)
     model = spec.build().train()
     init_info = initialise_from(model, spec, config.init) if config.init else None
     optimizer = make_optimizer(model, config)

@@ -47,6 +47,8 @@ class ModelSpec:
 MODEL_SPECS: dict[str, ModelSpec] = {
     "unet": ModelSpec("unet", {"base": 16}),
     "cenet": ModelSpec("cenet", {"width": "lite", "norm": "batch"}),
+    # Twice the lite width (4x the multiply-adds): the quality candidate of issue 13.
+    "cenet-wide": ModelSpec("cenet", {"width": 0.25, "norm": "batch"}),
     # The same network trained on ARCADE's major segments ("syntax" labels): `cenet:style=syntax`.
     "cenet-syntax": ModelSpec("cenet", {"width": "lite", "norm": "batch"}),
     "cenet3d2d-n1": ModelSpec("cenet3d2d", {"width": "lite", "temporal_radius": 1}, radius=1),
