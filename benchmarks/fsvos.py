@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     common = {} if args.weights is None else {"weights": args.weights}
     settings = {
         "local k=7, same, r=3 (default)": {},
+        "local k=7, masked path": {"matching": "masked"},
         "local k=15 (paper)": {"window": 15},
         "local k=15, best-match reference": {"window": 15, "reference": "match"},
         "local k=7, r=1": {"keyframe_every": 1},

@@ -21,6 +21,7 @@ from angioseg.nn.matching import (
     MatchingConfig,
     read_global,
     read_local_masked,
+    read_local_tiled,
     read_local_unfold,
     read_memory,
     reference_points,
@@ -55,6 +56,33 @@ def test_unfold_path_equals_fast_path(window: int, reference: str, top_k: int | 
     literal, _ = read_local_unfold(keys, values, query, window=window, reference=reference, top_k=top_k)
     assert fast.shape == (2, 2, 4, 6, 7)
     assert torch.allclose(fast, literal, atol=1e-5)
+
+
+@pytest.mark.parametrize("window", [1, 3, 7, 15])
+@pytest.mark.parametrize("tile", [1, 3, 4, 8])
+@pytest.mark.parametrize("top_k", [None, 4])
+def test_tiled_path_equals_the_masked_path(window: int, tile: int, top_k: int | None) -> None:
+    """Block-sparse tiles (the last ones padded: 6 x 7 is no multiple of 4) give the masked
+    path's readout; each query's affinity sums to 1 and puts its mass on its own window."""
+    keys, values, query = _memory(window + tile)
+    masked, masked_affinity = read_local_masked(keys, values, query, window=window, reference="same", top_k=top_k)
+    tiled, affinity = read_local_tiled(keys, values, query, window=window, tile=tile, top_k=top_k)
+    side = tile + 2 * (window // 2)
+    assert tiled.shape == masked.shape and affinity.shape == (2, 42, 3 * side * side)
+    assert torch.allclose(tiled, masked, atol=1e-5)
+    assert torch.allclose(affinity.sum(-1), torch.ones(2, 42), atol=1e-5)
+    # the same mass per memory frame as the masked path (what usage eviction reads)
+    per_frame = affinity.view(2, 42, 3, -1).sum(-1)
+    assert torch.allclose(per_frame, masked_affinity.view(2, 42, 3, -1).sum(-1), atol=1e-5)
+
+
+def test_auto_reads_same_position_windows_by_tiles() -> None:
+    keys, values, query = _memory(5)
+    auto, _ = read_memory(keys, values, query, MatchingConfig(window=3, reference="same"))
+    tiled, _ = read_local_tiled(keys, values, query, window=3)
+    assert torch.equal(auto, tiled)
+    with pytest.raises(InputError, match="reference='same'"):
+        MatchingConfig(window=3, reference="match", implementation="tiled")
 
 
 def test_a_window_covering_the_frame_is_global_matching() -> None:

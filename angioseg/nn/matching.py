@@ -23,16 +23,22 @@ window positions outside the frame do not exist). ``top_k``: before the softmax 
 ``top_k`` highest similarities of each query are kept (the paper filters its scores with a
 top-k; STCN and XMem use the same filter on global affinities).
 
-Two implementations give one output:
+Three implementations give one output:
 
 * `read_local_unfold`: the paper's direction-based sampling, literally (Eq. 6-7). ``F.unfold``
   turns each memory map into one column of k² shifted copies per position (one row per
   direction Δp of the grid R = {-k//2..k//2}², zero padded), and the column at the
   reference point is gathered for every query; invalid (padded) directions get -inf.
 * `read_local_masked`: the global similarity matrix (one GEMM) with every element outside the
-  query's window set to -inf (a separable bias: one add over rows, one over columns). On a CPU a GEMM over all positions costs less than building the
-  k²-times larger unfolded matrices (`benchmarks/fsvos.py` measures both), so this is the one
-  `read_memory` uses.
+  query's window set to -inf (a separable bias: one add over rows, one over columns). Any
+  reference point; the cost of global matching plus the bias.
+* `read_local_tiled` (``reference="same"`` only): the query grid in tiles; a tile's queries
+  are scored against the memory region their windows share (the tile grown by k//2), so the
+  GEMMs, softmax and readout shrink from K·h·w to K·(tile + 2·(k//2))² elements per query.
+
+``implementation="auto"`` takes the tiled path for same-position windows and the masked path
+for best-match windows; building the k²-times larger unfolded matrices costs more than
+either on a CPU (`benchmarks/fsvos.py` measures all of them).
 
 Shapes: ``memory_keys (B, K, D, h, w)``, ``memory_values (B, K, O, C, h, w)`` (O objects share
 one affinity, as in STCN), ``query (B, D, h, w)``; the readout is ``(B, O, C, h, w)``.
@@ -50,7 +56,7 @@ import torch.nn.functional as F
 from angioseg.errors import InputError
 
 Reference = Literal["match", "same"]
-Implementation = Literal["auto", "masked", "unfold", "global"]
+Implementation = Literal["auto", "tiled", "masked", "unfold", "global"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,10 @@ class MatchingConfig:
             query's position).
         top_k: keep only this many highest similarities per query before the softmax (None:
             all in the window).
-        implementation: "masked" (fast), "unfold" (the paper's literal sampling), or "auto"
-            (= "masked", the faster one here; see the module docstring).
+        implementation: "tiled" (block-sparse, same-position windows), "masked" (global
+            scores with a window bias, any reference), "unfold" (the paper's literal
+            sampling), "global" (no window), or "auto" (tiled for reference "same", else
+            masked; see the module docstring).
     """
 
     window: int | None = 15
@@ -81,8 +89,10 @@ class MatchingConfig:
             raise InputError(f"reference must be 'match' or 'same'; got {self.reference!r}")
         if self.top_k is not None and (isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1):
             raise InputError(f"top_k must be a positive integer or None; got {self.top_k!r}")
-        if self.implementation not in ("auto", "masked", "unfold", "global"):
-            raise InputError(f"implementation must be auto, masked, unfold or global; got {self.implementation!r}")
+        if self.implementation not in ("auto", "tiled", "masked", "unfold", "global"):
+            raise InputError(f"implementation must be auto, tiled, masked, unfold or global; got {self.implementation!r}")
+        if self.implementation == "tiled" and self.reference != "same":
+            raise InputError("the tiled implementation reads windows around the query's own position: use reference='same'")
 
 
 def similarity(memory_keys: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -231,6 +241,82 @@ def read_local_unfold(memory_keys: torch.Tensor, memory_values: torch.Tensor, qu
     return readout.view(b, o, c, h, w), affinity
 
 
+def _tile_grid(height: int, width: int, tile: int) -> tuple[int, int]:
+    """Rows and columns of `tile`-sized tiles covering an h × w grid (the last ones padded)."""
+    return -(-height // tile), -(-width // tile)
+
+
+def _regions(maps: torch.Tensor, *, tile: int, half: int, padded: tuple[int, int]) -> torch.Tensor:
+    """``(B', C, h, w)`` -> ``(B', C, R², L)``: for each of the L tiles (row-major), the R × R
+    region (R = tile + 2·half) of the map around it, zero outside the map."""
+    b, c, h, w = maps.shape
+    grown = F.pad(maps, (half, half + padded[1] - w, half, half + padded[0] - h))
+    side = tile + 2 * half
+    return F.unfold(grown, kernel_size=side, stride=tile).view(b, c, side * side, -1)
+
+
+def _window_in_region(tile: int, half: int, *, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(tile², R²)`` bias, 0 where region element (ry, rx) lies in the window of tile query
+    (qy, qx) — 0 ≤ ry − qy ≤ 2·half and 0 ≤ rx − qx ≤ 2·half — and -inf elsewhere. The same
+    for every tile, since a region starts `half` pixels before its tile."""
+    side = tile + 2 * half
+    q = torch.arange(tile, device=device)
+    r = torch.arange(side, device=device)
+    offset = r[None, :] - q[:, None]  # (tile, R)
+    inside_1d = (offset >= 0) & (offset <= 2 * half)
+    inside = inside_1d[:, None, :, None] & inside_1d[None, :, None, :]  # (qy, qx, ry, rx)
+    zero = torch.zeros((), dtype=dtype, device=device)
+    return torch.where(inside, zero, torch.full((), float("-inf"), dtype=dtype, device=device)).view(tile * tile, side * side)
+
+
+def read_local_tiled(memory_keys: torch.Tensor, memory_values: torch.Tensor, query: torch.Tensor, *,
+                     window: int, tile: int = 8, top_k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Local matching around the query's own position (``reference="same"``), block-sparse.
+
+    The query grid is cut into ``tile × tile`` tiles. Every query of a tile has its window
+    inside the same memory region, the tile grown by k//2 on each side (R = tile + 2·(k//2)),
+    so one small GEMM per tile scores the tile's queries against the K·R² region elements;
+    elements outside a query's own window get -inf (one bias, the same for every tile) and
+    elements outside the frame -inf too. The softmax and readout then run over K·R² elements
+    instead of K·h·w: for k = 7 and tile 8 on a 32 × 32 grid, 196 instead of 1024 per frame.
+    The output equals `read_local_masked` with ``reference="same"`` (same window, same -inf
+    elements, so the same softmax).
+
+    Returns (readout ``(B, O, C, h, w)``, affinity ``(B, N, K·R²)``: for each query, frame by
+    frame, the elements of its tile's region in row-major order; zero outside its window).
+    """
+    _check_shapes(memory_keys, memory_values, query)
+    if tile < 1:
+        raise InputError(f"the matching tile must be >= 1 feature pixel; got {tile}")
+    b, k, d, h, w = memory_keys.shape
+    o, c = memory_values.shape[2:4]
+    half = window // 2
+    side = tile + 2 * half
+    rows, cols = _tile_grid(h, w, tile)
+    padded, tiles, area = (rows * tile, cols * tile), rows * cols, side * side
+    key_regions = _regions(memory_keys.reshape(b * k, d, h, w), tile=tile, half=half, padded=padded)
+    key_regions = key_regions.view(b, k, d, area, tiles).permute(0, 4, 2, 1, 3).reshape(b * tiles, d, k * area)
+    inside = _regions(torch.ones(1, 1, h, w, dtype=query.dtype, device=query.device), tile=tile, half=half, padded=padded)
+    frame_bias = torch.zeros_like(inside).masked_fill_(inside < 0.5, float("-inf"))[0, 0]  # (R², L)
+    grid_query = F.pad(query, (0, padded[1] - w, 0, padded[0] - h))
+    tile_queries = F.unfold(grid_query, kernel_size=tile, stride=tile).view(b, d, tile * tile, tiles)
+    tile_queries = tile_queries.permute(0, 3, 2, 1).reshape(b * tiles, tile * tile, d)
+    key_norm = key_regions.pow(2).sum(1, keepdim=True)  # (B·L, 1, K·R²)
+    scores = torch.baddbmm(key_norm, tile_queries, key_regions, beta=-1.0, alpha=2.0).div_(math.sqrt(d))
+    scores = scores.view(b, tiles, tile * tile, k, area)
+    scores.add_(_window_in_region(tile, half, dtype=scores.dtype, device=scores.device)[None, None, :, None, :])
+    scores.add_(frame_bias.t()[None, :, None, None, :])
+    affinity = torch.softmax(_filter_top_k(scores.view(b * tiles, tile * tile, k * area), top_k), dim=-1)
+    value_regions = _regions(memory_values.reshape(b * k, o * c, h, w), tile=tile, half=half, padded=padded)
+    value_regions = value_regions.view(b, k, o * c, area, tiles).permute(0, 4, 2, 1, 3).reshape(b * tiles, o * c, k * area)
+    readout = torch.bmm(value_regions, affinity.transpose(1, 2))  # (B·L, O·C, tile²)
+    readout = readout.view(b, tiles, o * c * tile * tile).transpose(1, 2)
+    readout = F.fold(readout, output_size=padded, kernel_size=tile, stride=tile)[..., :h, :w]
+    affinity = affinity.view(b, rows, cols, tile, tile, k * area).permute(0, 1, 3, 2, 4, 5)
+    affinity = affinity.reshape(b, padded[0], padded[1], k * area)[:, :h, :w].reshape(b, h * w, k * area)
+    return readout.reshape(b, o, c, h, w), affinity
+
+
 def read_memory(memory_keys: torch.Tensor, memory_values: torch.Tensor, query: torch.Tensor,
                 config: MatchingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Read the memory as `config` says; returns (readout ``(B, O, C, h, w)``, affinity).
@@ -243,5 +329,7 @@ def read_memory(memory_keys: torch.Tensor, memory_values: torch.Tensor, query: t
     if config.implementation == "unfold":
         return read_local_unfold(memory_keys, memory_values, query, window=config.window,
                                  reference=config.reference, top_k=config.top_k)
+    if config.implementation in ("auto", "tiled") and config.reference == "same":
+        return read_local_tiled(memory_keys, memory_values, query, window=config.window, top_k=config.top_k)
     return read_local_masked(memory_keys, memory_values, query, window=config.window,
                              reference=config.reference, top_k=config.top_k)
