@@ -6,6 +6,8 @@ OUT/ (written atomically, `angioseg.io.atomic.atomic_directory`):
     probabilities.npz     per-class probabilities (T, C, H, W) float16 + label table
     overlay.mp4           masks over the frames with a legend (.gif where no encoder exists)
     report.json           input facts, method and options, per-frame area per label, fps
+    segmentation.dcm      the masks as a DICOM SEG of the source run (DICOM inputs, on request:
+                          `angioseg.pipelines.dicom_seg`)
 
 Safety (checked by `check_bundle_target` before any computation): the target is never an
 input, never holds an input, and is never a non-empty folder angioseg did not write. An earlier
@@ -30,7 +32,7 @@ from angioseg.types import LabelMap, Video
 BUNDLE_FORMAT = "angioseg-segmentation"
 BUNDLE_VERSION = 2
 #: Every name a bundle holds (the overlay's suffix varies with the encoder available).
-BUNDLE_NAMES = frozenset({"masks", "masks.npz", "probabilities.npz", "report.json"})
+BUNDLE_NAMES = frozenset({"masks", "masks.npz", "probabilities.npz", "report.json", "segmentation.dcm"})
 
 
 def is_bundle(folder: str | os.PathLike[str]) -> bool:

@@ -99,18 +99,28 @@ def segment_to_bundle(
     prompt: Prompt | Sequence[Prompt] | None = None,
     temporal_filter: int = 0,
     overwrite: bool = False,
+    dicom_seg: bool = False,
 ) -> tuple[Path, Segmentation]:
     """Segment `source` and write the bundle (`angioseg.pipelines.bundle`) to `out`.
 
     The output is checked (not the input, not holding it, not a foreign non-empty folder,
     writable) and locked before the method is built or the input read, so a bad `-o` fails in
-    a moment and two runs to the same folder cannot both write it. Returns (path, result).
+    a moment and two runs to the same folder cannot both write it. With `dicom_seg` the bundle
+    also holds ``segmentation.dcm``, a DICOM SEG of the masks filed with the source run
+    (`angioseg.pipelines.dicom_seg`); a source that is not DICOM fails before anything is
+    written. Returns (path, result).
     """
     from angioseg.io.atomic import atomic_directory
     from angioseg.pipelines.bundle import check_bundle_target, is_bundle, write_bundle_contents
+    from angioseg.pipelines.dicom_seg import BUNDLE_SEG_NAME, check_dicom_seg_source, export_dicom_seg
 
     target = check_bundle_target(out, inputs=(source,), overwrite=overwrite)
+    if dicom_seg:
+        check_dicom_seg_source(source)
     with atomic_directory(target, replaceable=is_bundle) as tmp:
         video, result = segment_input(source, method=method, device=device, prompt=prompt, temporal_filter=temporal_filter)
-        write_bundle_contents(tmp, video, result, source=str(source))
+        extra = {"dicom_seg": BUNDLE_SEG_NAME} if dicom_seg else None
+        write_bundle_contents(tmp, video, result, source=str(source), extra=extra)
+        if dicom_seg:
+            export_dicom_seg(source, result.masks.labels, result.label_table, tmp / BUNDLE_SEG_NAME)
     return target, result
