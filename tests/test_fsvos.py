@@ -77,10 +77,13 @@ def test_tiled_path_equals_the_masked_path(window: int, tile: int, top_k: int | 
 
 
 def test_auto_reads_same_position_windows_by_tiles() -> None:
-    keys, values, query = _memory(5)
+    keys, values, query = _memory(5, h=24, w=24)
     auto, _ = read_memory(keys, values, query, MatchingConfig(window=3, reference="same"))
     tiled, _ = read_local_tiled(keys, values, query, window=3)
-    assert torch.equal(auto, tiled)
+    assert torch.equal(auto, tiled)  # a 10 x 10 region of a 24 x 24 grid: tiles
+    auto, _ = read_memory(keys, values, query, MatchingConfig(window=15, reference="same"))
+    masked, _ = read_local_masked(keys, values, query, window=15, reference="same")
+    assert torch.equal(auto, masked)  # a 22 x 22 region: the masked path
     with pytest.raises(InputError, match="reference='same'"):
         MatchingConfig(window=3, reference="match", implementation="tiled")
 
@@ -91,7 +94,7 @@ def test_a_window_covering_the_frame_is_global_matching() -> None:
     every, affinity = read_global(keys, values, query)
     assert torch.allclose(local, every, atol=1e-6)
     assert torch.allclose(affinity.sum(-1), torch.ones(2, 42))
-    # auto picks the masked path; "global" ignores the window
+    # best-match windows (the default reference) take the masked path; "global" ignores the window
     auto, _ = read_memory(keys, values, query, MatchingConfig(window=3))
     masked, _ = read_local_masked(keys, values, query, window=3)
     assert torch.equal(auto, masked)

@@ -36,8 +36,8 @@ Three implementations give one output:
   are scored against the memory region their windows share (the tile grown by k//2), so the
   GEMMs, softmax and readout shrink from K·h·w to K·(tile + 2·(k//2))² elements per query.
 
-``implementation="auto"`` takes the tiled path for same-position windows and the masked path
-for best-match windows; building the k²-times larger unfolded matrices costs more than
+``implementation="auto"`` takes the tiled path for same-position windows whose tile regions
+are small against the grid (`tiles_pay_off`) and the masked path otherwise; building the k²-times larger unfolded matrices costs more than
 either on a CPU (`benchmarks/fsvos.py` measures all of them).
 
 Shapes: ``memory_keys (B, K, D, h, w)``, ``memory_values (B, K, O, C, h, w)`` (O objects share
@@ -73,7 +73,7 @@ class MatchingConfig:
         implementation: "tiled" (block-sparse, same-position windows), "masked" (global
             scores with a window bias, any reference), "unfold" (the paper's literal
             sampling), "global" (no window), or "auto" (tiled for reference "same", else
-            masked; see the module docstring).
+            masked, see `tiles_pay_off` and the module docstring).
     """
 
     window: int | None = 15
@@ -317,6 +317,18 @@ def read_local_tiled(memory_keys: torch.Tensor, memory_values: torch.Tensor, que
     return readout.reshape(b, o, c, h, w), affinity
 
 
+#: Tile side of `read_local_tiled` when `read_memory` picks it.
+TILE = 8
+
+
+def tiles_pay_off(grid: tuple[int, int] | torch.Size, window: int, tile: int = TILE) -> bool:
+    """Whether `auto` reads same-position windows by tiles: when a tile's region, (tile +
+    2·(k//2))², is at most a quarter of the h × w grid. Measured at 512² (32 × 32 grid):
+    k = 7 (196 of 1024 elements) is faster tiled, k = 15 (484) faster masked."""
+    side = tile + 2 * (window // 2)
+    return 4 * side * side <= int(grid[0]) * int(grid[1])
+
+
 def read_memory(memory_keys: torch.Tensor, memory_values: torch.Tensor, query: torch.Tensor,
                 config: MatchingConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Read the memory as `config` says; returns (readout ``(B, O, C, h, w)``, affinity).
@@ -329,7 +341,8 @@ def read_memory(memory_keys: torch.Tensor, memory_values: torch.Tensor, query: t
     if config.implementation == "unfold":
         return read_local_unfold(memory_keys, memory_values, query, window=config.window,
                                  reference=config.reference, top_k=config.top_k)
-    if config.implementation in ("auto", "tiled") and config.reference == "same":
+    if config.implementation == "tiled" or (config.implementation == "auto" and config.reference == "same"
+                                             and tiles_pay_off(memory_keys.shape[-2:], config.window)):
         return read_local_tiled(memory_keys, memory_values, query, window=config.window, top_k=config.top_k)
     return read_local_masked(memory_keys, memory_values, query, window=config.window,
                              reference=config.reference, top_k=config.top_k)
