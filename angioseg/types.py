@@ -7,6 +7,7 @@ metadata dict. A label map is a `(T, H, W)` integer array with a table id -> nam
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -50,6 +51,25 @@ def scrub_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     return clean
 
 
+def _positive_fps(value: Any) -> float:
+    """A frame rate as a positive finite float (InputError for anything else: text, bool, NaN)."""
+    fps = float(value) if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) else None
+    if fps is None or not np.isfinite(fps) or fps <= 0:
+        raise InputError(f"fps must be a positive number; got {value!r:.40}")
+    return fps
+
+
+def _spacing_pair(value: Any) -> tuple[float, float]:
+    """(row, column) spacing as two positive finite floats (InputError otherwise)."""
+    try:
+        spacing = tuple(float(s) for s in value)
+    except (TypeError, ValueError):
+        spacing = ()
+    if len(spacing) != 2 or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise InputError(f"pixel spacing must be two positive finite numbers; got {value!r:.60}")
+    return spacing  # type: ignore[return-value]
+
+
 @dataclass
 class Video:
     """An angiography run.
@@ -85,15 +105,9 @@ class Video:
             raise InputError(f"video frames must lie in [0, 1]; got values in [{low:.4g}, {high:.4g}]")
         self.frames = frames
         if self.fps is not None:
-            fps = float(self.fps)
-            if not np.isfinite(fps) or fps <= 0:
-                raise InputError(f"fps must be a positive number; got {self.fps!r}")
-            self.fps = fps
+            self.fps = _positive_fps(self.fps)
         if self.pixel_spacing is not None:
-            spacing = tuple(float(s) for s in self.pixel_spacing)
-            if len(spacing) != 2 or min(spacing) <= 0:
-                raise InputError(f"pixel spacing must be two positive numbers; got {self.pixel_spacing!r}")
-            self.pixel_spacing = spacing  # type: ignore[assignment]
+            self.pixel_spacing = _spacing_pair(self.pixel_spacing)
         self.metadata = scrub_metadata(self.metadata)
 
     @property

@@ -33,15 +33,18 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from angioseg.cli import (
+        batch_command,
         data_commands,
         demo_command,
         evaluate_command,
+        export_command,
         flow_command,
         hcc_command,
         info_command,
         methods_command,
         propagate_command,
         segment_command,
+        serve_command,
         train_command,
     )
 
@@ -53,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=OneLineArgumentParser)
     verbs.required = True
     for module in (info_command, data_commands, segment_command, propagate_command, evaluate_command, methods_command,
-                   train_command, demo_command, flow_command, hcc_command):
+                   train_command, demo_command, flow_command, hcc_command, serve_command, export_command,
+                   batch_command):
         module.register(verbs)
     return parser
 
@@ -84,6 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`angioseg methods | head`): nothing left to say
         sys.stderr.close()
         return 0
+    except OSError as error:  # a file the user named cannot be read or written; a bug keeps its traceback
+        if error.filename is None:
+            raise
+        print(f"angioseg: error: {error.filename}: {error.strerror or 'cannot be used'} ({type(error).__name__})",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from angioseg.errors import InputError
+from angioseg.io.arrays import CORRUPT_DATA_ERRORS, one_line
 from angioseg.io.atomic import atomic_directory
 from angioseg.io.images import natural_sort_key, read_image_folder, write_frame_pngs
 from angioseg.io.labels import read_label_pngs, write_label_pngs
@@ -68,6 +69,7 @@ class DavisFolder:
         frames_root = self.root / FRAMES_DIR
         if not frames_root.is_dir():
             raise InputError(f"{self.root} is not a DAVIS-style folder: it has no {FRAMES_DIR}/ subfolder")
+        self._label_table: dict[int, str] = {}
         self.meta = self._read_meta()
         self.names = sorted((p.name for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=natural_sort_key)
         if not self.names:
@@ -83,12 +85,15 @@ class DavisFolder:
             raise InputError(f"{path} is not valid JSON ({error.msg if hasattr(error, 'msg') else error})") from None
         if not isinstance(meta, dict):
             raise InputError(f"{path} must hold a JSON object")
+        self._label_table = _parse_label_table(path, meta.get("label_table"))
+        sequences = meta.get("sequences", {})
+        if not isinstance(sequences, dict) or not all(isinstance(v, dict) for v in sequences.values()):
+            raise InputError(f"{path} has a 'sequences' entry that is not an object of objects (name -> facts)")
         return meta
 
     @property
     def label_table(self) -> dict[int, str] | None:
-        table = self.meta.get("label_table")
-        return {int(k): str(v) for k, v in table.items()} if table else None
+        return dict(self._label_table) or None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -107,12 +112,11 @@ class DavisFolder:
         meta = self.sequence_meta(name)
         video = read_image_folder(self.root / FRAMES_DIR / name)
         spacing = meta.get("pixel_spacing")
-        video = Video(
-            video.frames,
-            fps=meta.get("fps", video.fps),
-            pixel_spacing=tuple(spacing) if spacing else None,
-            metadata={**video.metadata, "sequence": name},
-        )
+        try:
+            video = Video(video.frames, fps=meta.get("fps", video.fps), pixel_spacing=spacing or None,
+                          metadata={**video.metadata, "sequence": name})
+        except InputError as error:
+            raise InputError(f"{self.root / META_FILE}, sequence {name!r}: {error}") from None
         flow = self._load_motion(name, video) if motion else None
         return Sequence(name, video, self._load_masks(name, video), flow, meta)
 
@@ -126,6 +130,10 @@ class DavisFolder:
                 f"annotations in {folder} have shape {labels.shape} but the frames are {video.frames.shape} (T, H, W)"
             )
         table = self.label_table or {int(v): f"label {int(v)}" for v in np.unique(labels) if v}
+        unknown = sorted({int(v) for v in np.unique(labels)} - set(table) - {0})
+        if unknown:
+            raise InputError(f"annotations in {folder} hold ids {unknown} that the label table of "
+                             f"{self.root / META_FILE} does not name")
         return LabelMap(labels, {0: "background", **table})
 
     def _load_motion(self, name: str, video: Video) -> np.ndarray | None:
@@ -135,12 +143,33 @@ class DavisFolder:
         try:
             with np.load(path, allow_pickle=False) as data:
                 flow = data["flow_backward"].astype(np.float32)
-        except (OSError, ValueError, KeyError) as error:
-            raise InputError(f"{path} is not a readable motion file ({error})") from None
+        except MemoryError:
+            raise InputError(f"{path} declares a motion array too large for this machine's memory") from None
+        except CORRUPT_DATA_ERRORS as error:
+            raise InputError(f"{path} is not a readable motion file ({type(error).__name__}: {one_line(error)})") from None
         expected = (video.num_frames - 1, video.height, video.width, 2)
         if flow.shape != expected:
             raise InputError(f"motion in {path} has shape {flow.shape}; expected {expected}")
         return flow
+
+
+def _parse_label_table(path: Path, table: Any) -> dict[int, str]:
+    """meta.json's label table {"id": "name"} as {int: str}; {} when absent; InputError when
+    it is not an object with non-negative integer keys and text names."""
+    if table in (None, {}):
+        return {}
+    if not isinstance(table, dict):
+        raise InputError(f"{path} has a 'label_table' that is not an object of id -> name")
+    parsed: dict[int, str] = {}
+    for key, name in table.items():
+        try:
+            label = int(key)
+        except (TypeError, ValueError):
+            raise InputError(f"{path} has a label-table key {str(key)[:40]!r} that is not an integer id") from None
+        if label < 0 or not isinstance(name, str):
+            raise InputError(f"{path} has a label-table entry {label} that is not a non-negative id with a text name")
+        parsed[label] = name
+    return parsed
 
 
 def is_davis_folder(folder: Path) -> bool:

@@ -83,14 +83,17 @@ def make_video(
 
 
 def integer_to_unit(values: np.ndarray) -> np.ndarray:
-    """Scale an integer or bool array to float32 in [0, 1] by its dtype maximum.
+    """Scale an integer or bool array to float32 in [0, 1] by the range of its dtype.
 
-    x = clip(v, 0, max) / max, with max = iinfo(dtype).max (bool maps to 0/1).
+    Unsigned: x = v / max with max = iinfo(dtype).max (bool maps to 0/1). Signed: the whole
+    range maps, x = (v - min) / (max - min) with min, max = iinfo(dtype), so negative values
+    are kept (never clipped to 0).
     """
     if values.dtype == bool:
         return values.astype(np.float32)
-    top = float(np.iinfo(values.dtype).max)
-    return (np.clip(values.astype(np.float64), 0.0, top) / top).astype(np.float32)
+    info = np.iinfo(values.dtype)
+    low = float(info.min)
+    return ((values.astype(np.float64) - low) / (float(info.max) - low)).astype(np.float32)
 
 
 def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
@@ -98,6 +101,7 @@ def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     is closed before returning and any parse failure becomes an InputError."""
     try:
         with open(path, "rb") as handle:
+            _check_npy_size(path, handle)
             data = np.load(handle, allow_pickle=False)
             if isinstance(data, np.ndarray):
                 return data, {}
@@ -105,8 +109,29 @@ def _load(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
                 return _pick_npz_array(path, data)
     except InputError:
         raise
+    except MemoryError:
+        raise InputError(f"{path} declares an array too large for this machine's memory") from None
     except CORRUPT_DATA_ERRORS as exc:
         raise InputError(f"{path} is not a readable NumPy file: {one_line(exc)}") from None
+
+
+def _check_npy_size(path: Path, handle: Any) -> None:
+    """For a ``.npy`` stream: InputError when its header declares more bytes than the file
+    holds (truncated, or a header claiming a huge array); the stream is rewound after."""
+    if handle.read(6) != b"\x93NUMPY":
+        handle.seek(0)
+        return
+    handle.seek(0)
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read_header(handle)
+    if not dtype.hasobject:
+        needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        held = os.fstat(handle.fileno()).st_size - handle.tell()
+        if needed > held:
+            raise InputError(f"{path} declares an array of shape {tuple(shape)} ({needed} bytes) but holds only "
+                             f"{held} bytes of data (truncated, or a corrupt header)")
+    handle.seek(0)
 
 
 def _pick_npz_array(path: Path, data: Any) -> tuple[np.ndarray, dict[str, Any]]:
@@ -118,6 +143,8 @@ def _pick_npz_array(path: Path, data: Any) -> tuple[np.ndarray, dict[str, Any]]:
         arrays = {key: data[key] for key in data.files}
     except CORRUPT_DATA_ERRORS as exc:
         raise InputError(f"{path} holds an unreadable array: {one_line(exc)}") from None
+    except MemoryError:
+        raise InputError(f"{path} declares an array too large for this machine's memory") from None
     arrays = {key: value for key, value in arrays.items() if isinstance(value, np.ndarray)}
     side = {key: arrays[key] for key in SIDE_KEYS if key in arrays}
     for key in FRAME_KEYS:
@@ -152,6 +179,9 @@ def _side_spacing(path: Path, side: dict[str, Any]) -> tuple[float, float] | Non
     if value.size != 2 or not np.issubdtype(value.dtype, np.number):
         raise InputError(f"{path} has a 'pixel_spacing' entry that is not two numbers")
     row, col = (float(v) for v in value.reshape(-1))
+    if not (np.isfinite(row) and np.isfinite(col) and row > 0 and col > 0):
+        raise InputError(f"{path} has an invalid 'pixel_spacing' entry ({row!r}, {col!r}): expected two positive "
+                         "finite numbers")
     return row, col
 
 

@@ -77,6 +77,9 @@ def check_output_location(target: str | os.PathLike[str]) -> Path:
     """Check, before any work, that a folder can be written at `target`: not a file, name short
     enough, parent (or its nearest existing ancestor) a writable folder. Returns the path."""
     target = Path(target)
+    too_long = next((part for part in target.parts if len(os.fsencode(part)) > 255), None)
+    if too_long is not None:
+        raise InputError(f"output name {too_long[:40]}... is too long ({len(os.fsencode(too_long))} bytes; at most 255)")
     if target.exists() and not target.is_dir():
         raise InputError(f"output {target} exists and is not a folder")
     ancestor = next((p for p in (target.parent, *target.parent.parents) if p.exists()), None)
@@ -86,8 +89,8 @@ def check_output_location(target: str | os.PathLike[str]) -> Path:
     with contextlib.suppress(OSError, ValueError):
         name_max = os.pathconf(ancestor, "PC_NAME_MAX")
     if len(os.fsencode(target.name)) + _TEMPORARY_OVERHEAD > name_max:
-        raise InputError(f"output name {target.name[:40]}... is too long ({len(target.name)} characters; at most "
-                         f"{name_max - _TEMPORARY_OVERHEAD} here)")
+        raise InputError(f"output name {target.name[:40]}... is too long ({len(os.fsencode(target.name))} bytes; at "
+                         f"most {name_max - _TEMPORARY_OVERHEAD} here)")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"cannot write {target}: no permission to write in {ancestor}")
     return target

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+import pydicom.datadict
 import pydicom.pixels
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
@@ -82,6 +84,31 @@ def is_dicom_candidate(path: str | os.PathLike[str]) -> bool:
 # ----------------------------------------------------------------------------- reading
 
 
+#: Quoted text in a parser's message (it may be an element's value, e.g. a patient's name).
+_QUOTED = re.compile(r"""b?'[^']*'?|b?"[^"]*"?""")
+
+
+def safe_reason(exc: BaseException) -> str:
+    """A parser's exception as one short line that never echoes element values: its type and
+    its message with every quoted part replaced by '...'."""
+    text = _QUOTED.sub("'...'", one_line(exc, limit=400))
+    text = text if len(text) <= 120 else text[:117] + "..."
+    return f"{type(exc).__name__}: {text}"
+
+
+def _convert_elements(path: Path, ds: Dataset) -> None:
+    """Convert every top-level element now, so that a corrupt value fails here; the error
+    names the element (tag, keyword, VR) but never its value."""
+    for tag in list(ds.keys()):
+        try:
+            ds[tag]
+        except _DICOM_ERRORS:
+            raw = ds._dict.get(tag)
+            vr = getattr(raw, "VR", None) or "?"
+            keyword = pydicom.datadict.keyword_for_tag(tag) or "private"
+            raise InputError(f"{path} has a corrupt value in element {Tag(tag)} {keyword} (VR {vr})") from None
+
+
 def _looks_like_dicom(ds: Dataset) -> bool:
     """Whether a dataset parsed with force=True really is DICOM (not bytes read as tags)."""
     return any(keyword in ds for keyword in ("PixelData", "SOPClassUID", "Rows", "Modality"))
@@ -99,12 +126,16 @@ def read_dataset(path: str | os.PathLike[str]) -> Dataset:
         with warnings.catch_warnings():  # garbage read with force=True warns on every element
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, force=not marked)
-            for _ in (*(getattr(ds, "file_meta", None) or ()), *ds):  # convert now, so corrupt values fail here
-                pass
+            _convert_elements(path, getattr(ds, "file_meta", None) or Dataset())
+            _convert_elements(path, ds)
+    except InputError:
+        if not marked:
+            raise UnrecognisedFormatError(f"{path} is not a DICOM file") from None
+        raise
     except _DICOM_ERRORS as exc:
         if not marked:
             raise UnrecognisedFormatError(f"{path} is not a DICOM file") from None
-        raise InputError(f"{path} is not a readable DICOM file (truncated or corrupt): {one_line(exc)}") from None
+        raise InputError(f"{path} is not a readable DICOM file (truncated or corrupt): {safe_reason(exc)}") from None
     if not marked and not _looks_like_dicom(ds):
         raise UnrecognisedFormatError(f"{path} is not a DICOM file")
     _ensure_transfer_syntax(ds)
@@ -165,27 +196,76 @@ def _expected_native_bytes(ds: Dataset, frames: int) -> int:
     return (pixels * allocated + 7) // 8
 
 
-def _number_of_frames(ds: Dataset) -> int:
-    """NumberOfFrames (1 when absent or empty)."""
+def _number_of_frames(path: Path, ds: Dataset) -> int:
+    """NumberOfFrames (1 when absent or empty); InputError when it is not a positive integer."""
     value = ds.get("NumberOfFrames", 1)
-    return max(int(value), 1) if value not in (None, "") else 1
+    if value in (None, ""):
+        return 1
+    try:
+        frames = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{path} declares a NumberOfFrames that is not an integer") from None
+    if frames < 1:
+        raise InputError(f"{path} declares NumberOfFrames {frames}; a run has at least one frame")
+    return frames
+
+
+def _check_pixel_header(path: Path, ds: Dataset, frames: int) -> None:
+    """InputError for BitsAllocated that DICOM does not allow, or an image whose decoded size
+    exceeds this machine's memory."""
+    allocated = int(ds.BitsAllocated)
+    if allocated != 1 and (allocated % 8 or not 8 <= allocated <= 64):
+        raise InputError(f"{path} declares BitsAllocated {allocated}; DICOM allows 1 or a multiple of 8 up to 64 "
+                         "(12-bit images are stored in 16 bits allocated)")
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    if rows < 1 or columns < 1:
+        raise InputError(f"{path} declares an image of {rows} x {columns} pixels")
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    needed = rows * columns * samples * frames * 8  # decoded values and their float32 frames
+    available = _physical_memory()
+    if needed > available:
+        raise InputError(f"{path} declares {frames} frames of {rows} x {columns} pixels, about {needed / 1e9:.3g} GB "
+                         f"to decode: more than this machine's memory ({available / 1e9:.3g} GB)")
+
+
+def _physical_memory() -> int:
+    """Bytes of physical memory (a large default where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 40
+
+
+def _check_native_size(path: Path, ds: Dataset, frames: int) -> None:
+    """Compare the native pixel data with the header: too few bytes for the frames
+    (truncated, or SamplesPerPixel claiming colour on grey data), or whole frames beyond
+    NumberOfFrames."""
+    expected, present = _expected_native_bytes(ds, frames), len(ds.PixelData)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    frame_bytes = max(expected // frames, 1)
+    if present < expected:
+        if samples > 1 and present - expected // samples in (0, 1):  # exactly one sample per pixel (+ padding)
+            raise InputError(f"{path} declares SamplesPerPixel {samples} (colour) but its pixel data holds one sample "
+                             f"per pixel ({present} of {expected} bytes)")
+        raise InputError(f"{path} is a truncated DICOM file: its pixel data holds {present} of {expected} bytes")
+    if present >= expected + frame_bytes and frame_bytes > 1:
+        raise InputError(f"{path} declares NumberOfFrames {frames} but its pixel data holds {present // frame_bytes} frames")
 
 
 def _decode_pixels(path: Path, ds: Dataset) -> np.ndarray:
     """Decoded pixels as `(T, H, W)` or `(T, H, W, 3)`; YBR colour is converted to RGB."""
     syntax = transfer_syntax(path, ds)
     _check_decodable(path, syntax)
-    frames = _number_of_frames(ds)
+    frames = _number_of_frames(path, ds)
+    _check_pixel_header(path, ds, frames)
     if not syntax.is_compressed:
-        expected, present = _expected_native_bytes(ds, frames), len(ds.PixelData)
-        if present < expected:
-            raise InputError(f"{path} is a truncated DICOM file: its pixel data holds {present} of {expected} bytes")
+        _check_native_size(path, ds, frames)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pixels = pydicom.pixels.pixel_array(ds)
     except Exception as exc:  # decoders raise many exception types for corrupt data
-        raise InputError(f"{path} has pixel data that cannot be decoded ({syntax.name}): {one_line(exc)}") from None
+        raise InputError(f"{path} has pixel data that cannot be decoded ({syntax.name}): {safe_reason(exc)}") from None
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if pixels.ndim == (2 if samples == 1 else 3):
         pixels = pixels[None]
@@ -336,7 +416,7 @@ def _dataset_frames(path: Path, ds: Dataset) -> np.ndarray:
     except InputError:
         raise
     except (AttributeError, *_DICOM_ERRORS) as exc:
-        raise InputError(f"{path} has an invalid or incomplete DICOM image header: {one_line(exc)}") from None
+        raise InputError(f"{path} has an invalid or incomplete DICOM image header: {safe_reason(exc)}") from None
 
 
 def _header_facts(path: Path, ds: Dataset) -> tuple[float | None, tuple[float, float] | None, dict[str, Any]]:
@@ -348,7 +428,7 @@ def _header_facts(path: Path, ds: Dataset) -> tuple[float | None, tuple[float, f
     except InputError:
         raise
     except (AttributeError, *_DICOM_ERRORS) as exc:
-        raise InputError(f"{path} has an invalid DICOM header: {one_line(exc)}") from None
+        raise InputError(f"{path} has an invalid DICOM header: {safe_reason(exc)}") from None
 
 
 def dataset_to_video(path: str | os.PathLike[str], ds: Dataset) -> Video:

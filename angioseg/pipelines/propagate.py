@@ -37,6 +37,7 @@ def parse_label_names(text: str | os.PathLike[str] | Mapping[Any, Any] | None) -
     JSON file, or as a mapping; None stays None. Keys are non-negative integer ids."""
     if text is None:
         return None
+    where = "label names"
     if isinstance(text, Mapping):
         raw: Any = dict(text)
     else:
@@ -49,12 +50,13 @@ def parse_label_names(text: str | os.PathLike[str] | Mapping[Any, Any] | None) -
                 source = path.read_text()
             except (OSError, UnicodeDecodeError) as error:
                 raise InputError(f"cannot read the label names in {path}: {error}") from None
+            where = f"label names in {path}"
         try:
             raw = json.loads(source)
         except ValueError as error:
-            raise InputError(f"label names are not valid JSON: {error}") from None
+            raise InputError(f"{where} are not valid JSON: {error}") from None
     if not isinstance(raw, dict):
-        raise InputError('label names must be a JSON object such as {"1": "vessel", "2": "catheter"}')
+        raise InputError(f'{where} must be a JSON object such as {{"1": "vessel", "2": "catheter"}}')
     names: dict[int, str] = {}
     for key, value in raw.items():
         try:
@@ -62,7 +64,7 @@ def parse_label_names(text: str | os.PathLike[str] | Mapping[Any, Any] | None) -
         except ValueError:
             label = -1
         if label < 0 or not isinstance(value, str) or not value.strip():
-            raise InputError(f"label names: {key!r}: {value!r} is not a non-negative id and a non-empty name")
+            raise InputError(f"{where}: {str(key)[:40]!r}: {str(value)[:40]!r} is not a non-negative id and a non-empty name")
         names[label] = value.strip()
     return names
 
@@ -117,6 +119,8 @@ def prompts_from_masks(
         present = {int(v) for v in np.unique(array) if v > 0}
         if not present:
             raise InputError(f"{source} is empty: it holds no object (no label id > 0)")
+        if names is not None and present - set(names):
+            raise InputError(f"{source} holds ids {sorted(present - set(names))} that the label names do not name")
         ids |= present
         arrays.append(array)
     table = prompt_label_table(sorted(ids), names)

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from angioseg.errors import InputError
+
 #: Metrics shown in the Markdown table, in this order (those a report holds).
 TABLE_METRICS = [
     "dice", "cldice", "nsd", "jaccard", "sensitivity", "specificity", "accuracy",
@@ -49,12 +51,16 @@ def markdown_report(report: dict[str, Any]) -> str:
 
 
 def write_report(report: dict[str, Any], out: str | os.PathLike[str], *, markdown: str) -> tuple[Path, Path]:
-    """Write `report` as OUT.json and `markdown` as OUT.md, each atomically; returns both paths."""
+    """Write `report` as OUT.json and `markdown` as OUT.md, both or neither (each renamed into
+place only once both are written); strict JSON (no NaN or Infinity). Returns both paths."""
     from angioseg.io.atomic import atomic_file
 
     json_path, md_path = report_paths(out)
-    with atomic_file(json_path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    with atomic_file(md_path) as tmp:
-        tmp.write_text(markdown)
+    text = json.dumps(report, indent=2, default=float, allow_nan=False) + "\n"
+    for path in (json_path, md_path):
+        if path.is_dir():
+            raise InputError(f"cannot write the report {path}: a folder stands there")
+    with atomic_file(json_path) as json_tmp, atomic_file(md_path) as md_tmp:
+        json_tmp.write_text(text)
+        md_tmp.write_text(markdown)
     return json_path, md_path

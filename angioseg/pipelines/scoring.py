@@ -139,9 +139,20 @@ def segmenters_for(methods: tuple[str, ...], device: str) -> dict[str, Segmenter
     return _SEGMENTERS[key]
 
 
+def _check_label(task: CaseTask, case_name: str, masks: LabelMap) -> None:
+    """InputError when the label to score is not a foreground id of the case's label table
+    (scoring an absent label would compare two empty masks and report a perfect score)."""
+    if task.label is None or (task.label > 0 and task.label in masks.label_table):
+        return
+    named = ", ".join(f"{k} ({v})" for k, v in sorted(masks.label_table.items()) if k > 0) or "none"
+    raise InputError(f"{task.data}: label {task.label} is not in the label table of sequence {case_name}; "
+                     f"its labels are {named}")
+
+
 def evaluate_case(task: CaseTask) -> CaseResult:
     """Every method's metrics and time on one case, and the reference masks' own flicker."""
     case_name, video, masks, flow = load_case(task.data, task.index)
+    _check_label(task, case_name, masks)
     if flow is None and video.num_frames > 1:  # estimated once for every method's flicker
         from angioseg.eval.temporal import estimate_backward_flow
 

@@ -45,6 +45,7 @@ import torch
 
 from angioseg.data.davis import DavisFolder
 from angioseg.errors import InputError
+from angioseg.io.atomic import check_output_location
 from angioseg.io.atomic import atomic_file
 from angioseg.methods.ltdnet.inputs import InputSpec, resize_frames, run_network, sample_inputs, soft_mask, to_batch
 from angioseg.methods.ltdnet.keyframe import MIN_FRAMES, flow_between, select_key_frame
@@ -273,13 +274,13 @@ def train(config: LTDNetTrainConfig, *, resume: bool = False, log: Callable[[str
         torch.set_num_threads(config.threads)
     net_config = variant.network(width=config.width, depth=config.depth)
     spec = InputSpec(size=config.size, frame_step=config.frame_step)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_location(config.out)
     torch.manual_seed(config.seed)
     net = LTDNet(net_config).train()
     runs, skipped = load_runs(config.data, config=net_config, spec=spec, extra_frames=config.extra_frames,
                               limit=config.limit, log=log)
     samples = [(r, s) for r, run in enumerate(runs) for s in run.samples]
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has been read and checked
     sampler = SampleSampler(len(samples), config.seed)
     pretrain_steps = config.pretrain_steps if variant.pretrain_tdl else 0
     phase, step, history = ("pretrain" if pretrain_steps else "main"), 0, []

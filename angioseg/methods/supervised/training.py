@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from angioseg.errors import InputError
+from angioseg.io.atomic import check_output_location
 from angioseg.io.atomic import atomic_file
 from angioseg.data.augment import SiteAugmentation
 from angioseg.methods.supervised.clips import ClipSampler, TrainingSequence, load_sequences
@@ -192,8 +193,7 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_location(config.out)
     sequences = load_sequences(config.data, limit=config.limit, rough=config.rough_data)
     val_sequences = load_sequences(config.val) if config.val else []
     if config.augment not in ("basic", "site"):
@@ -208,6 +208,7 @@ def train(config: TrainConfig, *, resume: bool = False, log: Callable[[str], Non
     init_info = initialise_from(model, spec, config.init) if config.init else None
     optimizer = make_optimizer(model, config)
     step, best, history = 0, -1.0, []
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has been read and checked
     checkpoint = out / CHECKPOINT_NAME
     if resume and checkpoint.exists():
         step, best, history = load_checkpoint(checkpoint, model, optimizer, sampler)
