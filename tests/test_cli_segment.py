@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from angioseg.cli.main import main
+from angioseg.errors import InputError
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
@@ -166,7 +167,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert code == 2 and "mine.txt" in err
 
 
-SHIPPED_MODELS = ("cenet", "cenet-syntax", "cenet3d2d-n1", "cenet3d2d-n2", "unet")
+SHIPPED_MODELS = ("cenet", "cenet-wide", "cenet-syntax", "cenet3d2d-n1", "cenet3d2d-n2", "unet")
 
 
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
@@ -183,8 +184,19 @@ def test_shipped_weights_are_small_and_say_how_they_were_trained(name):
     assert all(d.get("sequences", d.get("stills", 0)) > 0 for d in info["data_description"].values())
     from angioseg.methods.supervised.weights import label_style
 
-    assert label_style(info) == ("all" if name == "cenet" else "syntax")
+    assert label_style(info) == ("all" if name in ("cenet", "cenet-wide") else "syntax")
     assert not model.training
+
+
+def test_cenet_width_and_style_pick_the_shipped_weights():
+    from angioseg.methods import get
+
+    assert get("cenet").weights_path.endswith("cenet-wide.safetensors")  # the default: all style, wide
+    assert get("seq-cenet").options()["width"] == "wide"
+    assert get("cenet", width="lite").weights_path.endswith("cenet.safetensors")
+    assert get("cenet", style="syntax").weights_path.endswith("cenet-syntax.safetensors")
+    with pytest.raises(InputError, match="style=syntax,width=wide"):
+        get("cenet", style="syntax", width="wide")
 
 
 def test_segment_with_the_default_method_finds_the_vessels_of_a_phantom(tmp_path, capsys):
@@ -200,7 +212,7 @@ def test_segment_with_the_default_method_finds_the_vessels_of_a_phantom(tmp_path
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "seq-cenet" and report["options"]["k"] == 1 and report["options"]["motion"] == "none"
-    assert report["options"]["weights"].endswith("cenet.safetensors") and report["options"]["label_style"] == "all"
+    assert report["options"]["weights"].endswith("cenet-wide.safetensors") and report["options"]["label_style"] == "all"
     for name in ("masks.npz", "probabilities.npz", "overlay.mp4", "report.json"):
         assert (out / name).stat().st_size > 0
     assert len(list((out / "masks").glob("*.png"))) == 16

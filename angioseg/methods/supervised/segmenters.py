@@ -143,30 +143,39 @@ class UNetSegmenter(FrameNetworkSegmenter):
     weights_name = "unet"
 
 
-#: Shipped CE-Net weights by label style: "all" (every contrast-filled vessel) or "syntax"
-#: (ARCADE's major segments).
-CENET_WEIGHTS = {"all": "cenet", "syntax": "cenet-syntax"}
+#: Shipped CE-Net weights by (label style, width): "all" (every contrast-filled vessel) or
+#: "syntax" (ARCADE's major segments); "lite" (width 1/8) or "wide" (width 1/4, 4x the
+#: multiply-adds).
+CENET_WEIGHTS = {("all", "lite"): "cenet", ("all", "wide"): "cenet-wide", ("syntax", "lite"): "cenet-syntax"}
+#: The width `cenet` and `seq-cenet` load when none is given.
+DEFAULT_CENET_WIDTH = "wide"
 
 
-def _cenet_weights(style: str) -> str:
-    if style not in CENET_WEIGHTS:
-        raise InputError(f"style must be one of {', '.join(CENET_WEIGHTS)}; got {style!r}")
-    return CENET_WEIGHTS[style]
+def _cenet_weights(style: str, width: str) -> str:
+    if (style, width) not in CENET_WEIGHTS:
+        shipped = ", ".join(f"style={s},width={w}" for s, w in CENET_WEIGHTS)
+        raise InputError(f"no shipped CE-Net weights for style={style},width={width}; shipped: {shipped}")
+    return CENET_WEIGHTS[(style, width)]
 
 
 @register
 class CENetSegmenter(FrameNetworkSegmenter):
-    """CE-Net per frame; `style` picks the shipped weights: "all" (default, every vessel) or
-    "syntax" (ARCADE's major segments)."""
+    """CE-Net per frame; `style` and `width` pick the shipped weights: style "all" (default,
+    every vessel) or "syntax" (ARCADE's major segments), width "wide" (default for "all") or
+    "lite" (the fastest)."""
 
     name = "cenet"
-    description = "CE-Net (ResNet-34, DAC + RMP), lite width, per frame; style=all (default) or syntax"
-    weights_name = "cenet"
+    description = "CE-Net (ResNet-34, DAC + RMP), per frame; style=all (default) or syntax, width=wide (default) or lite"
+    weights_name = CENET_WEIGHTS[("all", DEFAULT_CENET_WIDTH)]
 
-    def __init__(self, *, style: str = "all", **options: Any) -> None:
-        self.weights_name = _cenet_weights(style)
+    def __init__(self, *, style: str = "all", width: str | None = None, **options: Any) -> None:
+        self.width = width or (DEFAULT_CENET_WIDTH if style == "all" else "lite")
+        self.weights_name = _cenet_weights(style, self.width)
         self.style = style
         super().__init__(**options)
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "width": self.width}
 
 
 @register
@@ -183,10 +192,12 @@ class SequenceCENetSegmenter(NetworkSegmenter):
 
     name = "seq-cenet"
     description = "Sequence CE-Net: CE-Net per frame + temporal filter over 2K+1 frames (plain or motion-compensated)"
-    weights_name = "cenet"
+    weights_name = CENET_WEIGHTS[("all", DEFAULT_CENET_WIDTH)]
 
-    def __init__(self, *, k: int = 1, motion: str = "none", style: str = "all", **options: Any) -> None:
-        self.weights_name = _cenet_weights(style)
+    def __init__(self, *, k: int = 1, motion: str = "none", style: str = "all", width: str | None = None,
+                 **options: Any) -> None:
+        self.width = width or (DEFAULT_CENET_WIDTH if style == "all" else "lite")
+        self.weights_name = _cenet_weights(style, self.width)
         self.style = style
         if k < 0:
             raise InputError(f"k must be >= 0; got {k}")
@@ -197,7 +208,7 @@ class SequenceCENetSegmenter(NetworkSegmenter):
         self.motion = motion
 
     def options(self) -> dict[str, Any]:
-        return {**super().options(), "k": self.k, "motion": self.motion}
+        return {**super().options(), "k": self.k, "motion": self.motion, "width": self.width}
 
     def post_process(self, probabilities: np.ndarray, video: Video, timings: dict[str, float]) -> np.ndarray:
         start = time.perf_counter()
