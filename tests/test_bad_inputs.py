@@ -539,3 +539,38 @@ def test_no_input_error_message_lacks_its_file(tmp_path: Path) -> None:
         with pytest.raises(InputError) as caught:
             read_video(path)
         assert str(path) in str(caught.value) and os.linesep not in str(caught.value)
+
+
+# ----------------------------------------------------------------------------- the corpus as a batch
+
+
+def test_the_corpus_as_one_batch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every case of the corpus in one archive through `angioseg batch`: each bad input becomes
+    a failed row with a one-line error, each valid one a finished run, no crash, no traceback,
+    no identifier in the summary, the inputs unchanged."""
+    import sqlite3
+
+    corpus = tmp_path / "archive"
+    sources: dict[str, Path] = {}
+    for make in (*BAD_INPUTS, *VALID_INPUTS):
+        case = corpus / make.__name__
+        case.mkdir(parents=True)
+        sources[make.__name__] = make(case)
+    before = {name: fingerprint(path) for name, path in sources.items()}
+    out = tmp_path / "batch"
+    code, stdout, err = run_cli(["batch", corpus, "-o", out, "--method", METHOD, "--retries", "0", "--no-ray"], capsys)
+    assert code == 1, err  # some runs failed, the batch finished
+    assert "Traceback" not in err and "Traceback" not in stdout
+    with sqlite3.connect(out / "batch.sqlite") as db:
+        rows = {path: (status, error) for path, status, error in db.execute("SELECT input, status, error FROM runs")}
+    assert len(rows) >= 30 and {s for s, _ in rows.values()} <= {"done", "failed"}
+    bad = {make.__name__ for make in BAD_INPUTS}
+    for name, source in sources.items():  # a case folder may also hold the valid file it was made from
+        relative = source.relative_to(tmp_path)  # an image is read as its folder's image sequence
+        status, error = rows.get(relative.as_posix()) or rows[relative.parent.as_posix()]
+        if name in bad:
+            assert status == "failed" and error and "\n" not in error, name
+        else:
+            assert status == "done", (name, error)
+    assert {name: fingerprint(path) for name, path in sources.items()} == before
+    assert_no_identifiers(stdout, err, (out / "summary.csv").read_text(), (out / "summary.jsonl").read_text())

@@ -97,10 +97,10 @@ def test_bad_model_name_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not list(tmp_path.iterdir())
 
 
-def test_unshipped_spec_and_bad_targets_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_models_and_bad_targets_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "taken.onnx").write_bytes(b"mine")
     (tmp_path / "not-weights.safetensors").write_bytes(b"garbage")
-    for argv in (["cenet-wide", "-o", str(tmp_path / "w.onnx")], ["cenet", "-o", str(tmp_path / "m.txt")],
+    for argv in (["cenet-huge", "-o", str(tmp_path / "w.onnx")], ["cenet", "-o", str(tmp_path / "m.txt")],
                  ["cenet", "-o", str(tmp_path / "taken.onnx")], ["cenet", "-o", str(tmp_path / "taken.onnx" / "x.onnx")],
                  [str(tmp_path / "not-weights.safetensors"), "-o", str(tmp_path / "g.onnx")]):
         assert main(["export", *argv]) == 2, argv

@@ -8,6 +8,9 @@ recursively, hidden entries skipped:
 - video files, multi-frame DICOM files and npy/npz arrays are one run each;
 - the image files directly in a folder make that folder one run (an image sequence);
 - the single-frame DICOM files directly in a folder make that folder one run (a series);
+- a file whose name claims one of these kinds (.dcm, .npy, .png, .mp4...) but whose bytes are
+  none of them is a run of its own too, so that it fails with its reader's one-line error and
+  shows in the summary as failed instead of vanishing from an archive;
 - anything else is skipped and reported (`Discovery.skipped`).
 
 Every run gets a relative name (its path relative to the common folder of all inputs), a
@@ -166,6 +169,8 @@ def _classify_folder(folder: Path, files: Iterable[Path], base: Path, found: Dis
             series.append(file)
         elif kind in ("dicom-multi", "array", "video"):
             found.runs.append(RunInput(_relative(file, base), file, "file", dicom=kind == "dicom-multi"))
+        elif kind is None and file.suffix.lower() in _claimed_suffixes():
+            found.runs.append(RunInput(_relative(file, base), file, "file"))  # unreadable: fails as a run
         else:
             found.skipped.append((_relative(file, base), "not a video, DICOM, image or npy/npz file"))
     relative = _relative(folder, base)
@@ -175,6 +180,13 @@ def _classify_folder(folder: Path, files: Iterable[Path], base: Path, found: Dis
                              for f in series)
     elif series:
         found.runs.append(RunInput(relative, folder, "dicom-series", tuple(series), dicom=True))
+
+
+def _claimed_suffixes() -> frozenset[str]:
+    """File name suffixes that say "this is a run": DICOM, arrays, images and video files."""
+    from angioseg.io.images import IMAGE_SUFFIXES
+
+    return frozenset({".dcm", ".dicom", ".dic", ".ima", ".npy", ".npz", *IMAGE_SUFFIXES, *VIDEO_SUFFIXES})
 
 
 def _file_kind(path: Path) -> str | None:
