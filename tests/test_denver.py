@@ -52,6 +52,14 @@ def test_two_iterations_end_to_end(video):
     assert result.options["method"] == "denver" and result.options["stage2_iterations"] == 2
 
 
+def test_a_per_run_threshold_is_chosen_and_reported(video):
+    result = _run(video, FAST + ",threshold=otsu")
+    chosen = result.options["threshold"]
+    assert isinstance(chosen, float) and 0.0 < chosen < 1.0
+    assert np.array_equal(result.masks.labels, (result.probabilities >= chosen).astype(np.uint8))
+    assert 0 < result.masks.labels.mean() <= 0.5
+
+
 def test_same_seed_same_probabilities(video):
     first, second = _run(video), _run(video)
     assert np.array_equal(first.probabilities, second.probabilities)
@@ -96,6 +104,7 @@ def test_iterations_shorthand_and_explicit_values():
         {"bootstrap": "no"},
         {"prior_loss": 1},
         {"threshold": 1.5},
+        {"threshold": "median"},
         {"crop": 8},
         {"window": 0},
         {"seed": -1},

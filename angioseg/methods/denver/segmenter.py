@@ -81,7 +81,7 @@ from angioseg.options import check_device
 from angioseg.methods.base import Segmentation, Segmenter, register
 from angioseg.methods.denver.stage1 import run_stage1
 from angioseg.methods.denver.stage2 import run_stage2, stage2_schedule
-from angioseg.postprocess import drop_small_components, hysteresis, keep_touching, motion_compensated_filter
+from angioseg.postprocess import drop_small_components, hysteresis, keep_touching, motion_compensated_filter, run_threshold
 from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
 __all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior"]
@@ -181,7 +181,9 @@ class DenverSegmenter(Segmenter):
             random vessel pixel of the prior (default 0.5; 0 = uniform draws, the paper's);
             module docstring.
         batch: pixel coordinates per stage-1 step (default 16384).
-        threshold: on the upsampled foreground probability (default 0.3).
+        threshold: on the upsampled foreground probability (default 0.3), or "otsu": chosen
+            per run from the run's own probabilities (`angioseg.postprocess.run_threshold`:
+            Otsu, never an empty run where the prior finds vessels, never over half the frame).
         postprocess: "none" (default), "prior" (components touching the prior) or "grow"
             (region growing); module docstring.
         min_component: components of the final mask smaller than this many pixels at
@@ -219,7 +221,7 @@ class DenverSegmenter(Segmenter):
         crop: int = 128,
         vessel_crops: float = 0.5,
         batch: int = 16384,
-        threshold: float = 0.3,
+        threshold: float | str = 0.3,
         postprocess: str = "none",
         min_component: int = 64,
         temporal: int = 2,
@@ -252,7 +254,8 @@ class DenverSegmenter(Segmenter):
             raise InputError(f"denver option crop must be 0 (whole frames) or >= 16; got {crop!r}")
         self.vessel_crops = _check_number("vessel_crops", vessel_crops, 0.0, 1.0)
         self.batch = _check_int("batch", batch, 1)
-        self.threshold = _check_number("threshold", threshold, 1e-6, 1.0 - 1e-6)
+        self.threshold: float | str = ("otsu" if threshold == "otsu"
+                                       else _check_number("threshold", threshold, 1e-6, 1.0 - 1e-6))
         self.postprocess = _check_choice("postprocess", postprocess, ("none", "grow", "prior"))
         self.min_component = _check_int("min_component", min_component, 0)
         self.temporal = _check_int("temporal", temporal, 0)
@@ -303,11 +306,12 @@ class DenverSegmenter(Segmenter):
         lap("stage2")
         smoothed = self._smooth(result.probabilities, small, forward, backward)
         lap("temporal")
-        probabilities, masks = self._finish(smoothed, (height, width), prior_masks)
+        probabilities, masks, threshold = self._finish(smoothed, (height, width), prior_masks)
         lap("upsample")
         timings["total"] = sum(timings.values())
         labels = LabelMap(masks.astype(np.uint8), vessel_labels())
-        return Segmentation(labels, probabilities, timings, {"internal_size": list(size)}, threshold=self.threshold)
+        return Segmentation(labels, probabilities, timings, {"internal_size": list(size), "threshold": threshold},
+                            threshold=threshold)
 
     def _background(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
         """Canonical background `(h, w)`, the displacement `(T, h, w, 2)` to start stage 2's
@@ -343,17 +347,18 @@ class DenverSegmenter(Segmenter):
             return probabilities
         return motion_compensated_filter(probabilities, frames, radius=self.temporal, flows=(forward, backward))
 
-    def _finish(self, probabilities: np.ndarray, size: tuple[int, int], prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Internal-resolution probabilities -> input-size probabilities (bilinear) and masks
-        (thresholded, then post-processed: see the module docstring)."""
+    def _finish(self, probabilities: np.ndarray, size: tuple[int, int], prior: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Internal-resolution probabilities -> input-size probabilities (bilinear), masks
+        (thresholded, then post-processed: see the module docstring) and the threshold used."""
         tensor = torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float32))[:, None]
         if tuple(tensor.shape[-2:]) != size:
             tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
         upsampled = tensor[:, 0].clamp(0.0, 1.0).numpy()
         min_pixels = int(round(self.min_component * size[0] * size[1] / REFERENCE_SIZE**2))
+        threshold = run_threshold(upsampled, prior) if self.threshold == "otsu" else float(self.threshold)
         if self.postprocess == "none":
-            return upsampled, drop_small_components(upsampled >= self.threshold, min_pixels)
+            return upsampled, drop_small_components(upsampled >= threshold, min_pixels), threshold
         if self.postprocess == "prior":
-            return upsampled, drop_small_components(keep_touching(upsampled >= self.threshold, prior), min_pixels)
-        seed_level = 0.5 * (1.0 + self.threshold)
-        return upsampled, hysteresis(upsampled, low=self.threshold, high=seed_level, min_pixels=min_pixels)
+            return upsampled, drop_small_components(keep_touching(upsampled >= threshold, prior), min_pixels), threshold
+        seed_level = 0.5 * (1.0 + threshold)
+        return upsampled, hysteresis(upsampled, low=threshold, high=seed_level, min_pixels=min_pixels), threshold

@@ -1,0 +1,80 @@
+"""Choosing a threshold for one run from the run itself (no labels).
+
+An unsupervised probability map (DeNVeR's) ranks vessel pixels well, but where its scale sits
+changes from run to run, so a fixed threshold is timid on one run and generous on the next.
+`run_threshold` reads the run's own probabilities instead:
+
+1. Otsu's threshold on the probabilities of every frame inside the field of view: the t that
+   maximises the between-class variance ``ω₀(t) ω₁(t) (μ₀(t) − μ₁(t))²`` of the histogram
+   (256 bins on [0, 1]), bounded to [`floor`, `ceiling`];
+2. never an empty run where the prior finds vessels: if no pixel reaches t while the prior
+   marks A pixels, t drops to the A-th largest probability (the prior's own area as anchor);
+3. never more than `max_fraction` (one half) of the field of view: if more pixels reach t, t
+   rises to the probability above which exactly that share lies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from angioseg.errors import InputError
+
+#: Histogram bins of Otsu's threshold on probabilities in [0, 1].
+BINS = 256
+
+
+def otsu_threshold(values: np.ndarray) -> float:
+    """Otsu's threshold of `values` in [0, 1] (any shape): the bin edge that maximises the
+    between-class variance ω₀ω₁(μ₀ − μ₁)² over a 256-bin histogram (the middle of the edges
+    that tie, as across an empty gap between two modes); 0.5 for a constant input."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise InputError("Otsu's threshold needs at least one value")
+    counts, edges = np.histogram(np.clip(values, 0.0, 1.0), bins=BINS, range=(0.0, 1.0))
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    weight_low = np.cumsum(counts)[:-1].astype(np.float64)
+    weight_high = values.size - weight_low
+    sum_low = np.cumsum(counts * centres)[:-1]
+    valid = (weight_low > 0) & (weight_high > 0)
+    if not valid.any():
+        return 0.5
+    mean_low = np.where(valid, sum_low / np.maximum(weight_low, 1), 0.0)
+    mean_high = np.where(valid, (sum_low[-1] + counts[-1] * centres[-1] - sum_low) / np.maximum(weight_high, 1), 0.0)
+    between = np.where(valid, weight_low * weight_high * (mean_low - mean_high) ** 2, -1.0)
+    best = between.max()
+    ties = np.flatnonzero(between >= best - 1e-12 * abs(best))  # an empty gap between two modes: its middle
+    return float(edges[1:-1][ties].mean())
+
+
+def run_threshold(probabilities: np.ndarray, prior: np.ndarray | None = None, *, field_of_view: np.ndarray | None = None,
+                  floor: float = 0.05, ceiling: float = 0.95, max_fraction: float = 0.5) -> float:
+    """The threshold of one run (module docstring).
+
+    Args:
+        probabilities: `(T, H, W)` vessel probabilities in [0, 1].
+        prior: `(T, H, W)` bool, the vessels a label-free prior finds (e.g. the Hessian prior),
+            or None.
+        field_of_view: `(H, W)` or `(T, H, W)` bool, the pixels that show anatomy (None: all).
+        floor, ceiling: bounds of Otsu's threshold.
+        max_fraction: the largest share of the field of view the mask may cover.
+    Returns:
+        t such that the mask is ``probabilities >= t``.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.ndim != 3:
+        raise InputError(f"run_threshold expects (T, H, W) probabilities; got shape {probabilities.shape}")
+    if not 0.0 < floor <= ceiling < 1.0 or not 0.0 < max_fraction <= 1.0:
+        raise InputError(f"need 0 < floor <= ceiling < 1 and 0 < max_fraction <= 1; got {floor}, {ceiling}, {max_fraction}")
+    inside = np.ones(probabilities.shape, bool) if field_of_view is None else np.broadcast_to(field_of_view, probabilities.shape)
+    values = probabilities[inside]
+    if values.size == 0:
+        raise InputError("the field of view holds no pixel")
+    threshold = min(max(otsu_threshold(values), floor), ceiling)
+    descending = np.sort(values)[::-1]
+    prior_area = int(np.count_nonzero(prior & inside)) if prior is not None else 0
+    if prior_area and not np.any(values >= threshold):
+        threshold = float(descending[min(prior_area, descending.size) - 1])
+    largest = max(1, int(max_fraction * descending.size))
+    if np.count_nonzero(values >= threshold) > largest:
+        threshold = float(np.nextafter(descending[largest], np.float32(np.inf)))
+    return threshold

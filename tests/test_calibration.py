@@ -1,0 +1,53 @@
+"""Per-run thresholds from the run itself (`angioseg.postprocess.calibration`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from angioseg.errors import InputError
+from angioseg.postprocess import otsu_threshold, run_threshold
+
+
+def test_otsu_on_a_hand_built_bimodal_map_splits_the_modes() -> None:
+    # background at 0.1 (90 %), vessels at 0.7 (10 %): every edge of the empty gap between the two
+    # bins maximises ω0·ω1·(μ0 − μ1)² equally, so the threshold is the gap's middle
+    values = np.array([0.1] * 900 + [0.7] * 100)
+    low_bin, high_bin = int(0.1 * 256), int(0.7 * 256)  # 25 and 179
+    expected = np.mean(np.arange(low_bin + 1, high_bin + 1) / 256)  # the edges between the two bins
+    assert otsu_threshold(values) == pytest.approx(expected)
+    run = np.full((2, 10, 10), 0.1, np.float32)
+    run[:, 4:6, :] = 0.7
+    t = run_threshold(run)
+    assert 0.1 < t <= 0.7 and np.array_equal(run >= t, run > 0.5)
+    assert otsu_threshold(np.full(10, 0.3)) == 0.5  # constant: nothing to split
+
+
+def test_never_empty_where_the_prior_finds_vessels() -> None:
+    run = np.zeros((3, 16, 16), np.float32)
+    run[1, 5, 5:9] = [0.01, 0.02, 0.03, 0.04]  # a timid map: every value below Otsu's floor
+    prior = np.zeros(run.shape, bool)
+    prior[1, 5, 6:9] = True  # the prior marks three pixels
+    t = run_threshold(run, prior)
+    assert np.count_nonzero(run >= t) == 3  # the prior's area, the most probable pixels
+    assert run_threshold(run) >= 0.05  # without a prior an empty mask is allowed
+
+
+def test_never_over_half_the_field_of_view() -> None:
+    rng = np.random.default_rng(0)
+    run = rng.uniform(0.8, 1.0, (2, 20, 20)).astype(np.float32)  # a generous map: Otsu would keep most
+    view = np.zeros((20, 20), bool)
+    view[:, :10] = True
+    t = run_threshold(run, field_of_view=view)
+    inside = run[:, view]
+    assert np.count_nonzero(inside >= t) <= inside.size // 2
+    assert np.count_nonzero(inside >= t) >= inside.size // 2 - 1
+
+
+def test_bad_arguments_are_one_line_errors() -> None:
+    with pytest.raises(InputError, match=r"\(T, H, W\)"):
+        run_threshold(np.zeros((4, 4)))
+    with pytest.raises(InputError, match="floor"):
+        run_threshold(np.zeros((1, 4, 4)), floor=0.9, ceiling=0.1)
+    with pytest.raises(InputError, match="field of view"):
+        run_threshold(np.zeros((1, 4, 4)), field_of_view=np.zeros((4, 4), bool))
