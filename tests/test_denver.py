@@ -52,8 +52,9 @@ def test_two_iterations_end_to_end(video):
     assert result.options["method"] == "denver" and result.options["stage2_iterations"] == 2
 
 
-def test_a_per_run_threshold_is_chosen_and_reported(video):
-    result = _run(video, FAST + ",threshold=otsu")
+@pytest.mark.parametrize("prior", ["foreground", "textbook"])
+def test_a_per_run_threshold_is_chosen_and_reported(video, prior):
+    result = _run(video, FAST + f",threshold=otsu,prior_source={prior},prior=sato")
     chosen = result.options["threshold"]
     assert isinstance(chosen, float) and 0.0 < chosen < 1.0
     assert np.array_equal(result.masks.labels, (result.probabilities >= chosen).astype(np.uint8))

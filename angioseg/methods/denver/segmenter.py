@@ -16,7 +16,9 @@ Pipeline (phases, timed under these names in `Segmentation.timings`):
   the input-size post-processing. ``prior_source="frames"`` (the paper's): on the input frames
   (`angioseg.vessel.prior.vesselness_masks` with the field of view, filter scales 1, 3, 5, 7,
   9 px at 512 x 512 scaled to the frame size, `prior_sigmas`), area-averaged to a soft mask at
-  the internal resolution.
+  the internal resolution. ``prior_source="textbook"``: on the input frames after CLAHE, with
+  the Hessian scales sized to the frame (`angioseg.vessel.enhance.frame_scales`), as the
+  `sato`/`frangi` methods run (the textbook recipe of issue 7/13).
 * "stage2": test-time training (`stage2.run_stage2`) -> foreground probability (h, w). The
   mask network sees the frame and the foreground layer (``mask_input="frame+layer"``,
   default) or the frame alone (``"frame"``, the paper's).
@@ -169,8 +171,9 @@ class DenverSegmenter(Segmenter):
         flow: flow backend, "dis" (default) or "raft" (needs flow_weights).
         flow_weights: RAFT weights file (flow="raft" only).
         prior: Hessian prior filter, "frangi" (default) or "sato".
-        prior_source: "foreground" (default: the Hessian prior of stage 1's foreground layer)
-            or "frames" (of the input frames, the paper's); module docstring.
+        prior_source: "foreground" (default: the Hessian prior of stage 1's foreground layer),
+            "frames" (of the input frames, the paper's) or "textbook" (of the input frames
+            after CLAHE, at the frame's scales); module docstring.
         mask_input: "frame+layer" (default: the mask network sees the frame and the
             foreground layer) or "frame" (the paper's).
         alpha: foreground weight of Eq. 2 (default 1).
@@ -245,7 +248,7 @@ class DenverSegmenter(Segmenter):
             raise InputError("denver option flow=raft needs flow_weights=PATH (an untrained RAFT gives meaningless flow)")
         self.flow_weights = flow_weights
         self.prior = _check_choice("prior", prior, ("sato", "frangi"))
-        self.prior_source = _check_choice("prior_source", prior_source, ("foreground", "frames"))
+        self.prior_source = _check_choice("prior_source", prior_source, ("foreground", "frames", "textbook"))
         self.mask_input = _check_choice("mask_input", mask_input, ("frame+layer", "frame"))
         self.alpha = _check_number("alpha", alpha, 0.0, 1e6)
         self.window = _check_int("window", window, 1)
@@ -329,6 +332,12 @@ class DenverSegmenter(Segmenter):
         area-averaged) and `(T, H, W)` bool at the input resolution (module docstring)."""
         from angioseg.vessel import vesselness_masks
 
+        if self.prior_source == "textbook":
+            from angioseg.vessel.enhance import clahe, frame_scales
+
+            masks = vesselness_masks(clahe(frames), filter=self.prior, variant="paper",
+                                     sigmas=frame_scales(*frames.shape[1:]), device=self.device).masks
+            return _resize(masks.astype(np.float32), size), masks
         if self.prior_source == "frames":
             masks = vesselness_masks(frames, filter=self.prior, variant="paper", sigmas=prior_sigmas(*frames.shape[1:]),
                                      device=self.device).masks
