@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from angioseg.errors import InputError
-from angioseg.postprocess import otsu_threshold, run_threshold
+from angioseg.postprocess import logit_otsu_threshold, otsu_threshold, run_threshold
 
 
 def test_otsu_on_a_hand_built_bimodal_map_splits_the_modes() -> None:
@@ -21,21 +21,24 @@ def test_otsu_on_a_hand_built_bimodal_map_splits_the_modes() -> None:
     t = run_threshold(run)
     assert 0.1 < t <= 0.7 and np.array_equal(run >= t, run > 0.5)
     assert otsu_threshold(np.full(10, 0.3)) == 0.5  # constant: nothing to split
+    # on the log-odds: the gap between logit(0.1) = -2.197 and logit(0.7) = 0.847, back as a probability
+    t = logit_otsu_threshold(values)
+    assert 0.1 < t < 0.7 and t == pytest.approx(1 / (1 + np.exp(-(-2.197 + 0.847) / 2)), abs=0.03)
 
 
 def test_never_empty_where_the_prior_finds_vessels() -> None:
     run = np.zeros((3, 16, 16), np.float32)
-    run[1, 5, 5:9] = [0.01, 0.02, 0.03, 0.04]  # a timid map: every value below Otsu's floor
+    run[1, 5, 5:9] = [0.001, 0.002, 0.003, 0.004]  # a timid map: every value below the floor
     prior = np.zeros(run.shape, bool)
     prior[1, 5, 6:9] = True  # the prior marks three pixels
     t = run_threshold(run, prior)
     assert np.count_nonzero(run >= t) == 3  # the prior's area, the most probable pixels
-    assert run_threshold(run) >= 0.05  # without a prior an empty mask is allowed
+    assert run_threshold(run) >= 0.005 and not (run >= run_threshold(run)).any()  # no prior: empty is allowed
 
 
 def test_never_over_half_the_field_of_view() -> None:
     rng = np.random.default_rng(0)
-    run = rng.uniform(0.8, 1.0, (2, 20, 20)).astype(np.float32)  # a generous map: Otsu would keep most
+    run = rng.uniform(0.96, 0.999, (2, 20, 20)).astype(np.float32)  # a generous map: every value above the ceiling
     view = np.zeros((20, 20), bool)
     view[:, :10] = True
     t = run_threshold(run, field_of_view=view)

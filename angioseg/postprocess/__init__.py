@@ -6,13 +6,14 @@ Sampling and warping along a flow field live one layer lower, in `angioseg.warp`
 data generators need them too; they are re-exported here.
 """
 
-from angioseg.postprocess.calibration import otsu_threshold, run_threshold
+from angioseg.postprocess.calibration import logit_otsu_threshold, otsu_threshold, run_threshold
 from angioseg.postprocess.components import drop_small_components, hysteresis, keep_touching, label_per_frame
 from angioseg.postprocess.labels import foreground_probability, labels_from_probabilities, one_hot_probabilities
 from angioseg.postprocess.temporal import filter_class_probabilities, motion_compensated_filter, temporal_filter, trajectory_positions
 from angioseg.warp import pixel_positions, sample_at, warp_backward
 
 __all__ = [
+    "logit_otsu_threshold",
     "otsu_threshold",
     "run_threshold",
     "drop_small_components",
