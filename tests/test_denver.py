@@ -162,9 +162,9 @@ def test_min_component_scales_with_the_frame_area():
     probabilities[0, 10, 10:25] = 0.9  # 15 px
     probabilities[0, 100:104, 100:104] = 0.9  # 16 px
     prior = np.zeros((1, 256, 256), bool)
-    _, masks = methods.get("denver")._finish(probabilities, (256, 256), prior)
-    assert masks.sum() == 16 and masks[0, 100:104, 100:104].all()
-    _, kept = methods.get("denver", min_component=0)._finish(probabilities, (256, 256), prior)
+    _, masks, threshold = methods.get("denver")._finish(probabilities, (256, 256), prior)
+    assert threshold == 0.3 and masks.sum() == 16 and masks[0, 100:104, 100:104].all()
+    _, kept, _ = methods.get("denver", min_component=0)._finish(probabilities, (256, 256), prior)
     assert kept.sum() == 31
 
 
