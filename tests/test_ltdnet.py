@@ -301,3 +301,23 @@ def test_hcc_without_weights_says_so_in_one_line(tmp_path: Path, capsys, monkeyp
     assert main(["hcc", str(run), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--weights" in err
+
+
+def test_every_variant_starts_at_the_tumour_prior() -> None:
+    """The FFS head starts at p = 0.01 (RetinaNet's prior initialisation), whatever the seed
+    and the inputs, so no variant starts with p ≈ 0.8 everywhere (docs/methods/ltdnet.md)."""
+    import math
+
+    from angioseg.methods.ltdnet.weights import get_variant
+    from angioseg.nn.ltdnet import TUMOUR_PRIOR
+
+    for name, seed in (("unet", 0), ("ffs+fd", 0), ("ffs+fd", 1), ("ltdnet", 2)):
+        torch.manual_seed(seed)
+        net = LTDNet(get_variant(name).network(width="lite")).eval()
+        assert float(net.ffs.head.bias.detach()) == pytest.approx(math.log(TUMOUR_PRIOR / (1 - TUMOUR_PRIOR)))
+        key = torch.rand(2, 1, 64, 64)
+        inputs = {"window": torch.rand(2, 10, 64, 64)} if net.config.motion == "tdl" else (
+            {"motion": torch.rand(2, net.config.motion_channels, 64, 64) - 0.5} if net.config.motion != "none" else {})
+        with torch.no_grad():
+            p = torch.sigmoid(net(key, **inputs)["tumour"])
+        assert 0.002 < float(p.mean()) < 0.05, (name, seed, float(p.mean()))
