@@ -537,7 +537,7 @@ def _sop_class(modality: str, bits_stored: int) -> UID:
     return _SOP_BY_MODALITY[modality]
 
 
-def _file_meta(sop_class: UID, sop_instance: UID) -> FileMetaDataset:
+def file_meta(sop_class: UID, sop_instance: UID) -> FileMetaDataset:
     """Group 0002 for an explicit VR little endian file."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -633,7 +633,7 @@ def write_dicom(
         raise InputError(f"DICOM rescale slope must be non-zero and finite; got {rescale!r}")
     sop_class = _sop_class(modality, bits_stored)
     ds = Dataset()
-    ds.file_meta = _file_meta(sop_class, generate_uid())
+    ds.file_meta = file_meta(sop_class, generate_uid())
     _identity(ds, sop_class, modality)
     raw = quantise_for_dicom(video.frames, bits_stored=bits_stored, photometric=photometric, slope=slope)
     _image_pixels(ds, raw, bits_stored, photometric)

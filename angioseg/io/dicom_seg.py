@@ -42,14 +42,14 @@ import numpy as np
 import pydicom
 import pydicom.pixels
 import pydicom.valuerep
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 from pydicom.uid import UID, generate_uid
 
 from angioseg.errors import InputError
 from angioseg.io.atomic import atomic_file
-from angioseg.io.dicom import _DICOM_ERRORS, _series_key, has_dicom_marker, is_dicom_candidate
+from angioseg.io.dicom import _DICOM_ERRORS, _series_key, file_meta, has_dicom_marker, is_dicom_candidate
 from angioseg.io.images import list_image_files
 from angioseg.io.palette import overlay_colour
 
@@ -305,16 +305,6 @@ def _check_probabilities(probabilities: np.ndarray | None, label_table: dict[int
 
 
 # ----------------------------------------------------------------------------- building the SEG
-
-
-def _file_meta(sop_instance: UID) -> FileMetaDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SEGMENTATION_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_instance
-    meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = "ANGIOSEG_010"
-    return meta
 
 
 def _copy_identity(seg: Dataset, source: Dataset) -> None:
@@ -620,7 +610,7 @@ def write_dicom_seg(
     fractions = _check_probabilities(probabilities, label_table, ids, labels.shape) if fractional else None
     version = str(software_version or __version__)
     seg = Dataset()
-    seg.file_meta = _file_meta(generate_uid())
+    seg.file_meta = file_meta(SEGMENTATION_STORAGE, generate_uid())
     _copy_identity(seg, headers[0])
     _series_and_equipment(seg, headers[0], series_description, version)
     segments = [_segment_item(n, label, label_table[label], version) for n, label in enumerate(ids, start=1)]
