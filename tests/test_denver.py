@@ -89,7 +89,8 @@ def test_results_come_back_at_the_input_size(video):
 def test_iterations_shorthand_and_explicit_values():
     segmenter = DenverSegmenter(iterations=7, stage2_iterations=3)
     assert (segmenter.stage1_iterations, segmenter.stage2_iterations) == (7, 3)
-    assert DenverSegmenter().stage1_iterations == DenverSegmenter().stage2_iterations == 1000
+    assert DenverSegmenter().stage1_iterations == DenverSegmenter().stage2_iterations == 300
+    assert DenverSegmenter().threshold == "otsu"
 
 
 @pytest.mark.parametrize(
@@ -162,9 +163,9 @@ def test_min_component_scales_with_the_frame_area():
     probabilities[0, 10, 10:25] = 0.9  # 15 px
     probabilities[0, 100:104, 100:104] = 0.9  # 16 px
     prior = np.zeros((1, 256, 256), bool)
-    _, masks, threshold = methods.get("denver")._finish(probabilities, (256, 256), prior)
+    _, masks, threshold = methods.get("denver", threshold=0.3)._finish(probabilities, (256, 256), prior)
     assert threshold == 0.3 and masks.sum() == 16 and masks[0, 100:104, 100:104].all()
-    _, kept, _ = methods.get("denver", min_component=0)._finish(probabilities, (256, 256), prior)
+    _, kept, _ = methods.get("denver", threshold=0.3, min_component=0)._finish(probabilities, (256, 256), prior)
     assert kept.sum() == 31
 
 
@@ -307,7 +308,10 @@ def test_the_temporal_filter_averages_along_the_motion(video):
 #: Tuned by measurement (see the docstring below); changing any of these needs a re-tune.
 QUALITY_PHANTOM = PhantomParams(size=64, frames=12, fps=6.0)
 QUALITY_PHANTOM_SEED = 2
-QUALITY_SPEC = "denver:stage1_iterations=300,stage2_iterations=500,seed=0"
+#: threshold 0.3, as measured below: this test is about stage 2 against its prior; with the
+#: per-run threshold (the default since issue 17) this 64² run scores 0.404 (its ~1 % of vessel
+#: pixels put the log-odds Otsu threshold low).
+QUALITY_SPEC = "denver:stage1_iterations=300,stage2_iterations=500,seed=0,threshold=0.3"
 
 
 @pytest.fixture

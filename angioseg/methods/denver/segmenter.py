@@ -29,7 +29,8 @@ Pipeline (phases, timed under these names in `Segmentation.timings`):
   threshold 0.3): Dice 0.55 -> 0.61 (phantoms) and 0.53 -> 0.58 (ARCADE), clDice 0.43 -> 0.49
   and 0.56 -> 0.61, flicker 0.20 -> 0.15 and 0.24 -> 0.17.
 * "upsample": bilinear upsampling of the probability to the input size, threshold
-  (`threshold`, 0.3: on the development runs below 0.3 gave 0.01-0.02 more Dice than 0.5), and post-processing: ``"none"`` (default); ``"prior"``
+  (`threshold`: "otsu" by default, chosen per run, see "Defaults of issue 17" below; the fixed
+  0.3 before it gave 0.01-0.02 more Dice than 0.5 on the development runs below), and post-processing: ``"none"`` (default); ``"prior"``
   (`angioseg.postprocess.keep_touching`: per frame, the components of the mask that touch the prior); ``"grow"``
   (`angioseg.postprocess.hysteresis`: 8-connected hysteresis per frame, components of p >= threshold that hold a
   pixel with p >= (1 + threshold) / 2). Last, components smaller than `min_component`
@@ -62,6 +63,16 @@ uniform draws the mask collapsed to empty on one of the 20 ARCADE val pseudo-vid
 steps (Dice 0.0; 0.275 with vessel crops) and on several runs of the 300-step ablation;
 `scripts/denver_ablations.sh` measures both.
 
+Defaults of issue 17 (300 Adam steps per stage, threshold chosen per run). Development runs:
+6 pseudo-videos of 24 frames from dca1-train images 1-6 (seed 17; no evaluation run), vessel
+label, frames with vessel, threshold "otsu"; Dice / AUPRC / flicker_gap by steps per stage:
+1000: 0.529 / 0.562 / 0.031; 500: 0.545 / 0.626 / 0.030; 300: 0.580 / 0.667 / 0.010;
+150: 0.560 / 0.634 / 0.024. On the 80-frame 512² phantom of `benchmarks/denver.py`: 0.463 at
+300 steps against 0.432 at 1000. Longer training moves the mask network away from the
+well-ranked map of its first few hundred steps; 300 steps also take about a third of the time.
+The fixed threshold 0.3 kept the most confident third of the vessels (development runs:
+Dice 0.431 against 0.529 at 1000 steps); docs/methods/denver.md has the comparison of rules.
+
 Stage 1 and stage 2 show a tqdm progress bar each (hidden without a terminal). A run on the
 CPU is repeatable for a seed (every random draw comes from seeded generators).
 """
@@ -86,7 +97,9 @@ from angioseg.methods.denver.stage2 import run_stage2, stage2_schedule
 from angioseg.postprocess import drop_small_components, hysteresis, keep_touching, motion_compensated_filter, run_threshold
 from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
-__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior"]
+__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior", "DEFAULT_ITERATIONS"]
+#: Adam steps of each stage by default (module docstring, "Defaults of issue 17").
+DEFAULT_ITERATIONS = 300
 #: Vesselness scales (pixels) at a 512 x 512 frame, scaled with the frame size.
 REFERENCE_SIGMAS = (1.0, 3.0, 5.0, 7.0, 9.0)
 REFERENCE_SIZE = 512
@@ -167,7 +180,8 @@ class DenverSegmenter(Segmenter):
             kept at their size).
         iterations: shorthand setting both stage1_iterations and stage2_iterations (an
             explicit stage*_iterations wins).
-        stage1_iterations, stage2_iterations: Adam steps of each stage (default 1000 each).
+        stage1_iterations, stage2_iterations: Adam steps of each stage (default 300 each,
+            `DEFAULT_ITERATIONS`; module docstring).
         flow: flow backend, "dis" (default) or "raft" (needs flow_weights).
         flow_weights: RAFT weights file (flow="raft" only).
         prior: Hessian prior filter, "frangi" (default) or "sato".
@@ -184,9 +198,10 @@ class DenverSegmenter(Segmenter):
             random vessel pixel of the prior (default 0.5; 0 = uniform draws, the paper's);
             module docstring.
         batch: pixel coordinates per stage-1 step (default 16384).
-        threshold: on the upsampled foreground probability (default 0.3), or "otsu": chosen
-            per run from the run's own probabilities (`angioseg.postprocess.run_threshold`:
-            Otsu, never an empty run where the prior finds vessels, never over half the frame).
+        threshold: "otsu" (default): chosen per run from the run's own probabilities
+            (`angioseg.postprocess.run_threshold`: Otsu on the log-odds, never an empty run
+            where the prior finds vessels, never over half the frame); or a fixed number in
+            (0, 1) for the upsampled foreground probability (0.3 was the default before).
         postprocess: "none" (default), "prior" (components touching the prior) or "grow"
             (region growing); module docstring.
         min_component: components of the final mask smaller than this many pixels at
@@ -224,7 +239,7 @@ class DenverSegmenter(Segmenter):
         crop: int = 128,
         vessel_crops: float = 0.5,
         batch: int = 16384,
-        threshold: float | str = 0.3,
+        threshold: float | str = "otsu",
         postprocess: str = "none",
         min_component: int = 64,
         temporal: int = 2,
@@ -238,7 +253,7 @@ class DenverSegmenter(Segmenter):
             raise InputError(f"method 'denver' runs in float32 only; got dtype {dtype!r}")
         self.representation = _check_choice("representation", representation, ("grid", "siren"))
         self.resolution = _check_int("resolution", resolution, 16)
-        default = 1000 if iterations is None else _check_int("iterations", iterations, 0)
+        default = DEFAULT_ITERATIONS if iterations is None else _check_int("iterations", iterations, 0)
         self.stage1_iterations = _check_int("stage1_iterations", default if stage1_iterations is None else stage1_iterations, 0)
         self.stage2_iterations = _check_int("stage2_iterations", default if stage2_iterations is None else stage2_iterations, 0)
         self.flow = _check_choice("flow", flow, ("dis", "raft"))
