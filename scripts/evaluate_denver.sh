@@ -3,8 +3,9 @@
 # denver (defaults) against the classical filters (frangi, sato: CLAHE + Hessian at the frame's
 # scales) and the supervised default (seq-cenet) on the sets of scripts/make_eval_data.sh:
 # 12 dca1-train pseudo-videos (every vessel labelled; images 29-40), 20 ARCADE val
-# pseudo-videos and 6 phantom runs. On dca1 the previous default (1000 + 1000 steps, fixed
-# threshold 0.3) is scored too, for its AUPRC. Target: the vessel label (1; the phantoms'
+# pseudo-videos and 6 phantom runs. With PREVIOUS=1, also docs/results/denver_dca1_previous:
+# the same methods and the default of before issue 17 (1000 + 1000 steps, fixed threshold 0.3) on
+# dca1 (about 30 more minutes). Target: the vessel label (1; the phantoms'
 # catheter, label 2, is not a vessel), scored on the frames whose reference shows vessel (the
 # pre-contrast frames give empty_clean). Cases are shared between JOBS worker processes.
 #   usage: scripts/evaluate_denver.sh [WORK_DIR] [JOBS]        (defaults out/baselines, 2)
@@ -26,6 +27,7 @@ evaluate() {  # SET REPORT_NAME EXTRA_METHOD_ARGS...
         || { echo "$set evaluation failed: see out/denver_$name.log" >&2; exit 1; }
     cat "docs/results/denver_$name.md"
 }
-evaluate dca1 dca1 --method denver:iterations=1000,threshold=0.3
+evaluate dca1 dca1
+if [ "${PREVIOUS:-0}" = 1 ]; then evaluate dca1 dca1_previous --method denver:iterations=1000,threshold=0.3; fi
 evaluate arcade-val arcade_val
 evaluate phantom phantom

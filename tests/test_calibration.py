@@ -36,6 +36,25 @@ def test_never_empty_where_the_prior_finds_vessels() -> None:
     assert run_threshold(run) >= 0.005 and not (run >= run_threshold(run)).any()  # no prior: empty is allowed
 
 
+def test_the_mask_never_exceeds_twice_the_prior_area() -> None:
+    """A background whose log-odds are themselves bimodal (68 % of the pixels at p = 0.001, 30 %
+    at 0.05) and vessels at 0.6 on 2 %: Otsu's best split of the log-odds is between the two
+    background modes (between-class variance 0.68 * 0.32 * (-6.91 + 2.73)² = 3.8 against
+    0.98 * 0.02 * (-5.69 - 0.41)² = 0.73), which marks 31 % of the run, under the half-frame
+    cap. The prior marks the vessels (2 %), so the mask may hold at most 4 %: the threshold
+    rises above 0.05 and exactly the vessels remain."""
+    run = np.full((2, 50, 50), 0.001, np.float32)
+    run[:, :, 35:] = 0.05
+    run[:, 10, :] = 0.6  # 50 of 2500 pixels per frame: 2 %
+    prior = run > 0.5
+    assert logit_otsu_threshold(run.ravel()) < 0.05  # the uncapped rule cuts inside the background
+    assert np.count_nonzero(run >= run_threshold(run, prior, prior_multiple=None)) > 0.3 * run.size
+    t = run_threshold(run, prior)
+    assert np.array_equal(run >= t, prior)
+    with pytest.raises(InputError, match="prior_multiple"):
+        run_threshold(run, prior, prior_multiple=0.5)
+
+
 def test_never_over_half_the_field_of_view() -> None:
     rng = np.random.default_rng(0)
     run = rng.uniform(0.96, 0.999, (2, 20, 20)).astype(np.float32)  # a generous map: every value above the ceiling
