@@ -29,6 +29,9 @@ from angioseg.methods.supervised.weights import MODEL_SPECS, read_metadata, weig
 MAX_BYTES = 20 * 1024 * 1024
 DATA_SCRIPT = "scripts/make_training_data.sh"
 DATA_SCRIPT_ALL = "scripts/make_training_data_all.sh"
+#: How the training data of architectures shipped without `ship` were made.
+DATA_MADE_BY = {"ltdnet": "angioseg data dsa-liver --out DATA/train --n 160 --seed 1 --size 512 --no-dicom "
+                          "(DSA liver phantoms; scripts/train_ltdnet.sh trains, scripts/evaluate_ltdnet.sh scores)"}
 #: Weights trained before the style was recorded are ARCADE major-segment ("syntax") models.
 LABEL_STYLE = "syntax"
 
@@ -93,12 +96,12 @@ def write_weights_readme() -> Path:
         lines += [f"## {path.name}", "",
                   f"- architecture `{meta['architecture']}`, options `{json.dumps(meta['options'])}`, clip radius {meta['radius']}",
                   f"- {count / 1e6:.3f} M numbers, {path.stat().st_size / 2**20:.2f} MB",
-                  f"- step {info.get('step')} of {info.get('config', {}).get('steps')}"
+                  f"- step {info.get('step', info.get('steps_done'))} of {info.get('config', {}).get('steps')}"
                   + (f" ({info['selected_from']})" if info.get("selected_from") else "") + ", "
                   + (f"held-out Dice {dice:.4f} ({info.get('val_metric', 'mean Dice over evenly spaced frames, empty ones included')})"
                      if dice is not None else "no validation"),
                   f"- command: `{info.get('config', {}).get('command', '')}`",
-                  f"- torch {info.get('torch')}; data made by `{info.get('data_made_by')}`"]
+                  f"- torch {info.get('torch')}; data made by `{info.get('data_made_by', DATA_MADE_BY.get(meta['architecture']))}`"]
         for folder, description in info.get("data_description", {}).items():
             lines.append(f"- `{folder}`: {json.dumps(description)}")
         lines.append("")
