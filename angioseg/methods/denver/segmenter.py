@@ -67,9 +67,12 @@ Defaults of issue 17 (300 Adam steps per stage, threshold chosen per run). Devel
 6 pseudo-videos of 24 frames from dca1-train images 1-6 (seed 17; no evaluation run), vessel
 label, frames with vessel, threshold "otsu"; Dice / AUPRC / flicker_gap by steps per stage:
 1000: 0.529 / 0.562 / 0.031; 500: 0.545 / 0.626 / 0.030; 300: 0.580 / 0.667 / 0.010;
-150: 0.560 / 0.634 / 0.024. On the 80-frame 512² phantom of `benchmarks/denver.py`: 0.463 at
-300 steps against 0.432 at 1000. Longer training moves the mask network away from the
-well-ranked map of its first few hundred steps; 300 steps also take about a third of the time.
+150: 0.560 / 0.634 / 0.024 (with today's prior-area cap on the threshold, re-thresholded:
+300 steps 0.588, 1000 steps 0.505). Longer training moves the mask network away from the
+well-ranked map of its first few hundred steps on real runs; 300 steps also take about a
+third of the time. The phantoms disagree: on the 80-frame 512² run of `benchmarks/denver.py`,
+0.452 at 300 steps against 0.487 at 1000 (500: 0.451; 1000 + 300 or 300 + 1000: 0.462).
+Real runs decide.
 The fixed threshold 0.3 kept the most confident third of the vessels (development runs:
 Dice 0.431 against 0.529 at 1000 steps); docs/methods/denver.md has the comparison of rules.
 
@@ -200,7 +203,8 @@ class DenverSegmenter(Segmenter):
         batch: pixel coordinates per stage-1 step (default 16384).
         threshold: "otsu" (default): chosen per run from the run's own probabilities
             (`angioseg.postprocess.run_threshold`: Otsu on the log-odds, never an empty run
-            where the prior finds vessels, never over half the frame); or a fixed number in
+            where the prior finds vessels, never more than twice the prior's area nor half
+            the frame); or a fixed number in
             (0, 1) for the upsampled foreground probability (0.3 was the default before).
         postprocess: "none" (default), "prior" (components touching the prior) or "grow"
             (region growing); module docstring.
