@@ -50,6 +50,7 @@ def test_two_iterations_end_to_end(video):
     assert result.label_table == {0: "background", 1: "vessel"}
     assert PHASES <= set(result.timings) and all(value >= 0 for value in result.timings.values())
     assert result.options["method"] == "denver" and result.options["stage2_iterations"] == 2
+    assert result.options["iterations_used"] == [2, 2]
 
 
 @pytest.mark.parametrize("prior", ["foreground", "textbook"])
@@ -89,8 +90,17 @@ def test_results_come_back_at_the_input_size(video):
 def test_iterations_shorthand_and_explicit_values():
     segmenter = DenverSegmenter(iterations=7, stage2_iterations=3)
     assert (segmenter.stage1_iterations, segmenter.stage2_iterations) == (7, 3)
-    assert DenverSegmenter().stage1_iterations == DenverSegmenter().stage2_iterations == 300
+    assert DenverSegmenter().stage1_iterations is DenverSegmenter().stage2_iterations is None  # per frame
     assert DenverSegmenter().threshold == "otsu"
+    assert DenverSegmenter(iterations=5, stage1_iterations=9)._iterations(80) == (9, 5)
+    assert DenverSegmenter(stage2_iterations=4)._iterations(24) == (300, 4)
+
+
+def test_default_steps_follow_the_run_length():
+    """12.5 steps per frame, clipped to [300, 1000]: 300 for 24 frames, 375 for 30, 1000 for 80."""
+    from angioseg.methods.denver.segmenter import default_iterations
+
+    assert [default_iterations(t) for t in (1, 24, 25, 30, 79, 80, 500)] == [300, 300, 312, 375, 988, 1000, 1000]
 
 
 @pytest.mark.parametrize(

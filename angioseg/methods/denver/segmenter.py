@@ -63,16 +63,20 @@ uniform draws the mask collapsed to empty on one of the 20 ARCADE val pseudo-vid
 steps (Dice 0.0; 0.275 with vessel crops) and on several runs of the 300-step ablation;
 `scripts/denver_ablations.sh` measures both.
 
-Defaults of issue 17 (300 Adam steps per stage, threshold chosen per run). Development runs:
-6 pseudo-videos of 24 frames from dca1-train images 1-6 (seed 17; no evaluation run), vessel
-label, frames with vessel, threshold "otsu"; Dice / AUPRC / flicker_gap by steps per stage:
-1000: 0.529 / 0.562 / 0.031; 500: 0.545 / 0.626 / 0.030; 300: 0.580 / 0.667 / 0.010;
-150: 0.560 / 0.634 / 0.024 (with today's prior-area cap on the threshold, re-thresholded:
-300 steps 0.588, 1000 steps 0.505). Longer training moves the mask network away from the
-well-ranked map of its first few hundred steps on real runs; 300 steps also take about a
-third of the time. The phantoms disagree: on the 80-frame 512² run of `benchmarks/denver.py`,
-0.452 at 300 steps against 0.487 at 1000 (500: 0.451; 1000 + 300 or 300 + 1000: 0.462).
-Real runs decide.
+Defaults of issue 17 (12.5 Adam steps per stage per frame, 300 to 1000; threshold chosen per
+run). Each step of either stage draws from the whole run (stage 1: pixel coordinates over all
+T frames; stage 2: a 4-frame window), so a run of more frames needs proportionally more steps
+for the same training per frame. Development runs: 6 pseudo-videos of 24 frames from
+dca1-train images 1-6 (seed 17; no evaluation run), vessel label, frames with vessel,
+threshold "otsu"; Dice / AUPRC / flicker_gap by steps per stage: 1000: 0.529 / 0.562 / 0.031;
+500: 0.545 / 0.626 / 0.030; 300: 0.580 / 0.667 / 0.010; 150: 0.560 / 0.634 / 0.024 (with
+today's prior-area cap on the threshold, re-thresholded: 300 steps 0.588, 1000 steps 0.505).
+At 80 frames the order turns: on the 80-frame 512² phantom of `benchmarks/denver.py`, 0.452
+at 300 steps against 0.487 at 1000 (seeds 1 and 2: 0.473 / 0.497 and 0.397 / 0.498); on
+80-frame pseudo-videos of dca1 images 1-3, 0.523 against 0.514. At 24 frames the phantoms
+agree with the real runs (seeds 0 and 1: 0.596 / 0.593 at 300 steps, 0.586 / 0.604 at 1000).
+So the step count follows the run's length: 300 steps for 24 frames (the real runs' best),
+1000 for 80 (the phantom's), clipped there so that a long run's time stays bounded.
 The fixed threshold 0.3 kept the most confident third of the vessels (development runs:
 Dice 0.431 against 0.529 at 1000 steps); docs/methods/denver.md has the comparison of rules.
 
@@ -100,9 +104,21 @@ from angioseg.methods.denver.stage2 import run_stage2, stage2_schedule
 from angioseg.postprocess import drop_small_components, hysteresis, keep_touching, motion_compensated_filter, run_threshold
 from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
-__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior", "DEFAULT_ITERATIONS"]
-#: Adam steps of each stage by default (module docstring, "Defaults of issue 17").
+__all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior", "default_iterations",
+           "STEPS_PER_FRAME", "DEFAULT_ITERATIONS", "MAX_DEFAULT_ITERATIONS"]
+#: Adam steps of each stage per frame of the run by default (module docstring, "Defaults of
+#: issue 17"): 300 for a 24-frame run, 1000 for an 80-frame one.
+STEPS_PER_FRAME = 12.5
+#: The fewest and the most Adam steps per stage `default_iterations` gives.
 DEFAULT_ITERATIONS = 300
+MAX_DEFAULT_ITERATIONS = 1000
+
+
+def default_iterations(frames: int) -> int:
+    """Adam steps of each stage for a run of `frames` frames when none are given:
+    round(`STEPS_PER_FRAME` x frames), clipped to [`DEFAULT_ITERATIONS`, `MAX_DEFAULT_ITERATIONS`]
+    (300 up to 24 frames, 1000 from 80 frames)."""
+    return int(min(MAX_DEFAULT_ITERATIONS, max(DEFAULT_ITERATIONS, round(STEPS_PER_FRAME * frames))))
 #: Vesselness scales (pixels) at a 512 x 512 frame, scaled with the frame size.
 REFERENCE_SIGMAS = (1.0, 3.0, 5.0, 7.0, 9.0)
 REFERENCE_SIZE = 512
@@ -183,8 +199,9 @@ class DenverSegmenter(Segmenter):
             kept at their size).
         iterations: shorthand setting both stage1_iterations and stage2_iterations (an
             explicit stage*_iterations wins).
-        stage1_iterations, stage2_iterations: Adam steps of each stage (default 300 each,
-            `DEFAULT_ITERATIONS`; module docstring).
+        stage1_iterations, stage2_iterations: Adam steps of each stage (default: 12.5 per
+            frame of the run, at least 300 and at most 1000, `default_iterations`; module
+            docstring). The counts a run used are in its options ("iterations_used").
         flow: flow backend, "dis" (default) or "raft" (needs flow_weights).
         flow_weights: RAFT weights file (flow="raft" only).
         prior: Hessian prior filter, "frangi" (default) or "sato".
@@ -257,9 +274,9 @@ class DenverSegmenter(Segmenter):
             raise InputError(f"method 'denver' runs in float32 only; got dtype {dtype!r}")
         self.representation = _check_choice("representation", representation, ("grid", "siren"))
         self.resolution = _check_int("resolution", resolution, 16)
-        default = DEFAULT_ITERATIONS if iterations is None else _check_int("iterations", iterations, 0)
-        self.stage1_iterations = _check_int("stage1_iterations", default if stage1_iterations is None else stage1_iterations, 0)
-        self.stage2_iterations = _check_int("stage2_iterations", default if stage2_iterations is None else stage2_iterations, 0)
+        default = None if iterations is None else _check_int("iterations", iterations, 0)
+        self.stage1_iterations = default if stage1_iterations is None else _check_int("stage1_iterations", stage1_iterations, 0)
+        self.stage2_iterations = default if stage2_iterations is None else _check_int("stage2_iterations", stage2_iterations, 0)
         self.flow = _check_choice("flow", flow, ("dis", "raft"))
         if flow_weights is not None and not isinstance(flow_weights, str):
             raise InputError(f"denver option flow_weights must be a file path; got {flow_weights!r}")
@@ -314,14 +331,15 @@ class DenverSegmenter(Segmenter):
         lap("resample")
         forward, backward = self._flow_backend().estimate(small)
         lap("flow")
+        stage1_iterations, stage2_iterations = self._iterations(count)
         tensor = torch.from_numpy(small).to(torch.device(self.device))
-        background, deformation, layer = self._background(tensor)
+        background, deformation, layer = self._background(tensor, stage1_iterations)
         lap("stage1")
         small_prior, prior_masks = self._prior(frames, layer, size)
         lap("prior")
-        schedule = stage2_schedule(self.stage2_iterations, prior=self.prior_loss, parallel=self.parallel_loss)
+        schedule = stage2_schedule(stage2_iterations, prior=self.prior_loss, parallel=self.parallel_loss)
         result = run_stage2(tensor, prior=torch.from_numpy(small_prior), flow=torch.from_numpy(forward), background=background,
-                            deformation=deformation, iterations=self.stage2_iterations, window=self.window,
+                            deformation=deformation, iterations=stage2_iterations, window=self.window,
                             layer=torch.from_numpy(layer) if self.mask_input == "frame+layer" else None,
                             crop=self.crop or None, vessel_crops=self.vessel_crops, schedule=schedule, alpha=self.alpha,
                             seed=self.seed)
@@ -332,17 +350,25 @@ class DenverSegmenter(Segmenter):
         lap("upsample")
         timings["total"] = sum(timings.values())
         labels = LabelMap(masks.astype(np.uint8), vessel_labels())
-        return Segmentation(labels, probabilities, timings, {"internal_size": list(size), "threshold": threshold},
+        used = {"internal_size": list(size), "threshold": threshold, "iterations_used": [stage1_iterations, stage2_iterations]}
+        return Segmentation(labels, probabilities, timings, used,
                             threshold=threshold)
 
-    def _background(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
+    def _iterations(self, frames: int) -> tuple[int, int]:
+        """Adam steps of (stage 1, stage 2) for a run of `frames` frames: the given counts, else
+        `default_iterations(frames)`."""
+        default = default_iterations(frames)
+        return (default if self.stage1_iterations is None else self.stage1_iterations,
+                default if self.stage2_iterations is None else self.stage2_iterations)
+
+    def _background(self, frames: torch.Tensor, iterations: int) -> tuple[torch.Tensor, torch.Tensor | None, np.ndarray]:
         """Canonical background `(h, w)`, the displacement `(T, h, w, 2)` to start stage 2's
-        motion from, and the foreground layer `(T, h, w)`: stage 1's, or without the bootstrap
-        the temporal median, None and the frames minus that median."""
+        motion from, and the foreground layer `(T, h, w)`: stage 1's after `iterations` steps,
+        or without the bootstrap the temporal median, None and the frames minus that median."""
         if not self.bootstrap:
             median = frames.median(dim=0).values
             return median, None, (frames - median).float().cpu().numpy()
-        layers = run_stage1(frames, representation=self.representation, iterations=self.stage1_iterations,
+        layers = run_stage1(frames, representation=self.representation, iterations=iterations,
                             batch_size=self.batch, seed=self.seed)
         return torch.from_numpy(layers.canonical), torch.from_numpy(layers.deformation), layers.foreground
 
