@@ -103,7 +103,7 @@ def measure(args: argparse.Namespace, run, options: dict) -> dict[str, float]:
     frangi = methods.get("frangi", device=args.device).segment(run.video)
     frangi_seconds = time.perf_counter() - start
 
-    print(f"internal size: {result.options.get('internal_size')}")
+    print(f"internal size: {result.options.get('internal_size')}; Adam steps (stage 1, stage 2): {result.options.get('iterations_used')}")
     print(f"{'phase':<10} {'seconds':>9}")
     for phase, seconds in result.timings.items():
         print(f"{phase:<10} {seconds:9.2f}")
