@@ -105,20 +105,22 @@ from angioseg.postprocess import drop_small_components, hysteresis, keep_touchin
 from angioseg.types import LabelMap, Prompt, Video, vessel_labels
 
 __all__ = ["DenverSegmenter", "prior_sigmas", "internal_size", "foreground_layer_prior", "default_iterations",
-           "STEPS_PER_FRAME", "DEFAULT_ITERATIONS", "MAX_DEFAULT_ITERATIONS"]
+           "STEPS_PER_FRAME", "MIN_DEFAULT_ITERATIONS", "MAX_DEFAULT_ITERATIONS"]
 #: Adam steps of each stage per frame of the run by default (module docstring, "Defaults of
 #: issue 17"): 300 for a 24-frame run, 1000 for an 80-frame one.
 STEPS_PER_FRAME = 12.5
 #: The fewest and the most Adam steps per stage `default_iterations` gives.
-DEFAULT_ITERATIONS = 300
+MIN_DEFAULT_ITERATIONS = 300
 MAX_DEFAULT_ITERATIONS = 1000
 
 
 def default_iterations(frames: int) -> int:
     """Adam steps of each stage for a run of `frames` frames when none are given:
-    round(`STEPS_PER_FRAME` x frames), clipped to [`DEFAULT_ITERATIONS`, `MAX_DEFAULT_ITERATIONS`]
+    round(`STEPS_PER_FRAME` x frames), clipped to [`MIN_DEFAULT_ITERATIONS`, `MAX_DEFAULT_ITERATIONS`]
     (300 up to 24 frames, 1000 from 80 frames)."""
-    return int(min(MAX_DEFAULT_ITERATIONS, max(DEFAULT_ITERATIONS, round(STEPS_PER_FRAME * frames))))
+    return int(min(MAX_DEFAULT_ITERATIONS, max(MIN_DEFAULT_ITERATIONS, round(STEPS_PER_FRAME * frames))))
+
+
 #: Vesselness scales (pixels) at a 512 x 512 frame, scaled with the frame size.
 REFERENCE_SIGMAS = (1.0, 3.0, 5.0, 7.0, 9.0)
 REFERENCE_SIZE = 512
