@@ -143,20 +143,22 @@ def run_make_videos(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_annotated_frames_options(parser: argparse.ArgumentParser) -> None:
+def _add_annotated_frames_options(parser: argparse.ArgumentParser, *, styles: tuple[str, ...] = ("as-annotated", "all")) -> None:
     parser.add_argument("--images", required=True, type=Path, help="folder of frames")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--masks", type=Path, help="folder of vessel masks with the images' file stems")
     source.add_argument("--arcade-labels", type=Path, help="folder of ARCADE/YOLO polygon .txt files")
     parser.add_argument("--limit", type=positive_int, default=None, help="use only K frames (natural order)")
     parser.add_argument("--first", type=positive_int, default=1, help="start at the N-th frame in natural order (default 1)")
-    parser.add_argument("--label-style", choices=("as-annotated", "all"), default="as-annotated",
-                        help="all: add the contrast-filled branches the annotation leaves out (ARCADE marks major segments only)")
+    help_text = "all: add the contrast-filled branches the annotation leaves out (ARCADE marks major segments only)"
+    if "partial" in styles:
+        help_text += "; partial: write those branches to uncertain/ instead, for training to leave out of the loss"
+    parser.add_argument("--label-style", choices=styles, default="as-annotated", help=help_text)
 
 
 def _register_stills(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("stills", help="an image + mask folder (images/, masks/) from annotated frames")
-    _add_annotated_frames_options(parser)
+    _add_annotated_frames_options(parser, styles=("as-annotated", "all", "partial"))
     parser.add_argument("--out", required=True, type=Path,
                         help="output folder (new, empty, or an earlier one of this verb, replaced atomically)")
     add_threads_option(parser)

@@ -27,6 +27,11 @@ class FramePair:
     masks: LabelMap
 
 
+#: A still set's folder beside ``masks/`` of pixels whose label is not known (0/255 PNGs with
+#: the images' file stems; `angioseg data stills --label-style partial`), left out of training.
+UNCERTAIN_DIR = "uncertain"
+
+
 class ImageMaskFolder:
     """Images and masks matched by file stem.
 

@@ -119,7 +119,10 @@ def _write_extras(root: Path, name: str, video: Video, masks: LabelMap, *, dicom
         write_overlay_video(video, masks.labels, masks.label_table, root / "Overlays" / f"{name}.mp4")
 
 
-LABEL_STYLES = ("as-annotated", "all")
+LABEL_STYLES = ("as-annotated", "all", "partial")
+#: Label of a pixel in a "partial"-style mask that the annotation leaves out and the
+#: unannotated-branch finder marks as vessel (`annotated_frames`, `make_still_set`).
+UNCERTAIN_LABEL = 2
 
 
 def annotated_frames(
@@ -131,7 +134,10 @@ def annotated_frames(
     `first + limit - 1` (natural order) of `images`, the mask from `masks` (same file stem) or
     from ARCADE polygons in `arcade_labels`. `label_style` "all" adds the contrast-filled
     branches the annotation leaves out (`angioseg.data.pseudo_video.all_vessels_mask`: for
-    ARCADE's major-segment polygons); "as-annotated" keeps the annotation."""
+    ARCADE's major-segment polygons); "as-annotated" keeps the annotation; "partial" yields
+    the mask as (H, W) uint8 labels instead: 1 annotated, `UNCERTAIN_LABEL` (2) for the
+    branches "all" would add (found by a heuristic, so a trainer may leave them out of the
+    loss rather than call them vessel or background)."""
     from angioseg.data.arcade import rasterise_polygons, read_yolo_polygons
     from angioseg.io.images import list_image_files, read_image
     from angioseg.io.labels import read_label_image
@@ -170,10 +176,14 @@ def annotated_frames(
             )
         if not mask.any():
             raise InputError(f"mask {mask_path} of image {image_path.name} is empty")
-        if label_style == "all":
+        if label_style in ("all", "partial"):
             from angioseg.data.pseudo_video import all_vessels_mask
 
-            mask = all_vessels_mask(image, mask)
+            every = all_vessels_mask(image, mask)
+            if label_style == "partial":
+                mask = np.where(mask, 1, np.where(every, UNCERTAIN_LABEL, 0)).astype(np.uint8)
+            else:
+                mask = every
         yield image_path.stem, image, mask
 
 
@@ -216,10 +226,14 @@ def make_still_set(
 ) -> int:
     """An image + mask folder `out` (``images/NAME.png`` 8-bit grey, ``masks/NAME.png`` 0/255)
     from (name, image, vessel mask) triples, e.g. ARCADE stills with their polygons rasterised:
-    the layout `angioseg evaluate` scores one frame per case on. Written atomically; every
-    input is read before any output. Returns the number of stills."""
+    the layout `angioseg evaluate` scores one frame per case on. A mask given as uint8 labels
+    ("partial" style of `annotated_frames`) writes its label 1 to ``masks/`` and its
+    `UNCERTAIN_LABEL` pixels to ``uncertain/NAME.png`` (0/255), which training leaves out of the
+    loss. Written atomically; every input is read before any output. Returns the number of
+    stills."""
     import cv2
 
+    from angioseg.data.datasets import UNCERTAIN_DIR
     from angioseg.io.atomic import atomic_directory
 
     inputs = list(frames_and_masks)
@@ -228,6 +242,10 @@ def make_still_set(
         (tmp / "masks").mkdir()
         for name, image, mask in progress(inputs, desc="stills", unit="image"):
             cv2.imwrite(str(tmp / "images" / f"{name}.png"), np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+            if mask.dtype == np.uint8:  # "partial" labels
+                (tmp / UNCERTAIN_DIR).mkdir(exist_ok=True)
+                cv2.imwrite(str(tmp / UNCERTAIN_DIR / f"{name}.png"), (mask == UNCERTAIN_LABEL).astype(np.uint8) * 255)
+                mask = mask == 1
             cv2.imwrite(str(tmp / "masks" / f"{name}.png"), mask.astype(np.uint8) * 255)
         (tmp / STILL_SET_MARKER).write_text(f"{len(inputs)} stills written by angioseg data stills\n")
     return len(inputs)

@@ -28,7 +28,7 @@ from angioseg.data.davis import DavisFolder
 from angioseg.errors import InputError
 
 VESSEL_LABEL = 1
-#: Target value of a pixel left out of the loss (`ignore_outline`).
+#: Target value of a pixel left out of the loss (`ignore_outline`, uncertain pixels).
 IGNORE = -1.0
 
 
@@ -38,12 +38,16 @@ class TrainingSequence:
 
     `rough`: the mask outlines are approximate (hand-drawn polygons, added branches), so the
     pixels near them are left out of the loss (`ClipSampler(ignore_band=...)`).
+    `uncertain`: (T, H, W) bool or None, pixels whose label is not known (a still set's
+    ``uncertain/`` folder: branches an annotation left out and a heuristic found), left out of
+    the loss where they are not vessel.
     """
 
     name: str
     frames: np.ndarray
     vessel: np.ndarray
     rough: bool = False
+    uncertain: np.ndarray | None = None
 
 
 def load_sequences(folders: Sequence[str | Path], *, limit: int | None = None,
@@ -77,16 +81,26 @@ def _load_folders(folders: Sequence[str | Path], limit: int | None) -> list[Trai
 
 
 def _still_sequences(folder: Path, limit: int | None) -> list[TrainingSequence]:
-    """An image + mask folder (`angioseg data stills`) as one-frame sequences (vessel = mask > 0)."""
-    from angioseg.data.datasets import ImageMaskFolder
+    """An image + mask folder (`angioseg data stills`) as one-frame sequences (vessel = mask > 0;
+    uncertain = ``uncertain/NAME.png`` > 0 where the folder has one, `--label-style partial`)."""
+    from angioseg.data.datasets import UNCERTAIN_DIR, ImageMaskFolder
+    from angioseg.io.labels import read_label_image
 
     stills = ImageMaskFolder(folder / "images", folder / "masks")
+    uncertain_dir = folder / UNCERTAIN_DIR
     count = min(len(stills), limit) if limit else len(stills)
     out = []
     for index in range(count):
         pair = stills.load(index)
         frames = np.round(pair.video.frames * 255).astype(np.uint8)
-        out.append(TrainingSequence(f"{folder.name}/{pair.name}", frames, pair.masks.labels > 0))
+        vessel = pair.masks.labels > 0
+        uncertain = None
+        if uncertain_dir.is_dir():
+            path = uncertain_dir / f"{pair.name}.png"
+            if not path.is_file():
+                raise InputError(f"{folder} has an {UNCERTAIN_DIR}/ folder but no {path.name} in it")
+            uncertain = (read_label_image(path) > 0).reshape(vessel.shape)
+        out.append(TrainingSequence(f"{folder.name}/{pair.name}", frames, vessel, uncertain=uncertain))
     return out
 
 
@@ -205,15 +219,20 @@ class ClipSampler:
         t = int(self.rng.integers(sequence.frames.shape[0]))
         y0, x0 = self._crop_origin(sequence.vessel[t])
         indices = clip_indices(t, sequence.frames.shape[0], self.radius)
+        uncertain = None
         if self.augmentation is None:
             window = (slice(y0, y0 + self.crop), slice(x0, x0 + self.crop))
             raw, mask = sequence.frames[indices][:, window[0], window[1]], sequence.vessel[t][window]
+            if sequence.uncertain is not None:
+                uncertain = sequence.uncertain[t][window]
         else:  # a window centred on the crop, with room to zoom out
             side = self.augmentation.window(self.crop)
             before = (side - self.crop) // 2
             height, width = sequence.frames.shape[1:]
             rows, cols = reflect_indices(y0 - before, side, height), reflect_indices(x0 - before, side, width)
             raw, mask = sequence.frames[np.ix_(indices, rows, cols)], sequence.vessel[t][np.ix_(rows, cols)]
+            if sequence.uncertain is not None:
+                uncertain = sequence.uncertain[t][np.ix_(rows, cols)]
         if self.bounds is not None:
             clip = normalise_range(raw, *self.bounds[index])
         else:
@@ -224,16 +243,28 @@ class ClipSampler:
             static = draw < self.static_fraction
             if not static and draw < self.static_fraction + self.slow_fraction:
                 clip = slow_clip(clip, self.rng)
-        if self.augmentation is None:
-            clip, mask = self._augment(clip, mask)
-        else:
-            clip, mask = self.augmentation(clip, mask, self.rng, size=(self.crop, self.crop))
+        before_augmenting = self.rng.bit_generator.state
+        clip_in = clip
+        clip, mask = self._augment_pair(clip_in, mask)
+        if uncertain is not None:  # the same draws again, so that both maps move alike
+            after = self.rng.bit_generator.state
+            self.rng.bit_generator.state = before_augmenting
+            _, uncertain = self._augment_pair(clip_in, uncertain)
+            self.rng.bit_generator.state = after
         if static:
             clip = static_clip(clip)
         target = mask.astype(np.float32)
         if sequence.rough and self.ignore_band > 0:
             target = ignore_outline(mask.astype(bool), self.ignore_band)
+        if uncertain is not None:
+            target[np.asarray(uncertain, bool) & ~np.asarray(mask, bool)] = IGNORE
         return np.ascontiguousarray(clip), target
+
+    def _augment_pair(self, clip: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sampler's augmentation of (clip, mask), drawing from `self.rng`."""
+        if self.augmentation is None:
+            return self._augment(clip, mask)
+        return self.augmentation(clip, mask, self.rng, size=(self.crop, self.crop))
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(inputs (B, 2N+1, crop, crop), targets (B, 1, crop, crop)) float32 tensors."""
