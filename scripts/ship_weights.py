@@ -41,7 +41,10 @@ def describe_folder(folder: str) -> dict:
     path = Path(folder) if Path(folder).is_absolute() else ROOT / folder
     if (path / "images").is_dir() and (path / "masks").is_dir():  # an image + mask folder (angioseg data stills)
         names = sorted(p.stem for p in (path / "images").iterdir())
-        return {"generator": "angioseg data stills", "stills": len(names), "first": names[0] if names else None}
+        description = {"generator": "angioseg data stills", "stills": len(names), "first": names[0] if names else None}
+        if (path / "uncertain").is_dir():
+            description["uncertain"] = "uncertain/: branches the annotation leaves out, left out of the loss (--label-style partial)"
+        return description
     meta = json.loads((path / "meta.json").read_text())
     sequences = meta.get("sequences", {})
     frames = sorted({entry.get("frames") for entry in sequences.values()})
@@ -71,6 +74,14 @@ def ship(source: Path, name: str) -> Path:
     info["data_made_by"] = DATA_SCRIPT if config.get("label_style", "syntax") == "syntax" else DATA_SCRIPT_ALL
     config.setdefault("label_style", os.environ.get("LABEL_STYLE", LABEL_STYLE))
     info["model_name"] = name
+    init = config.get("init")
+    if init and "init_from" not in info:  # the starting weights, named by content (the path may be overwritten)
+        init_path = Path(init) if Path(init).is_absolute() else ROOT / init
+        if init_path.is_file():
+            import hashlib
+
+            info["init_from"] = {"path": str(init), "sha256": hashlib.sha256(init_path.read_bytes()).hexdigest(),
+                                 "note": os.environ.get("INIT_NOTE", "")}
     metadata = {"architecture": meta["architecture"], "options": json.dumps(meta["options"]),
                 "radius": str(meta["radius"]), "info": json.dumps(info, default=str)}
     target = weights_dir() / f"{name}.safetensors"
@@ -101,6 +112,9 @@ def write_weights_readme() -> Path:
                   + (f"held-out Dice {dice:.4f} ({info.get('val_metric', 'mean Dice over evenly spaced frames, empty ones included')})"
                      if dice is not None else "no validation"),
                   f"- command: `{info.get('config', {}).get('command', '')}`",
+                  *([f"- initialised from `{info['init_from']['path']}` as it was then (sha256 "
+                     f"{info['init_from']['sha256'][:16]}…){'; ' + info['init_from']['note'] if info['init_from'].get('note') else ''}"]
+                    if info.get("init_from") else []),
                   f"- torch {info.get('torch')}; data made by `{info.get('data_made_by', DATA_MADE_BY.get(meta['architecture']))}`"]
         for folder, description in info.get("data_description", {}).items():
             lines.append(f"- `{folder}`: {json.dumps(description)}")
