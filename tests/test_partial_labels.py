@@ -97,3 +97,14 @@ def test_partial_style_is_for_stills_only(capsys):
     code = main(["data", "make-videos", "--images", "x", "--masks", "y", "--out", "z", "--label-style", "partial"])
     assert code == 2
     assert "invalid choice: 'partial'" in capsys.readouterr().err
+
+
+def test_an_uncertain_map_of_another_size_is_refused(tmp_path, partial_set):
+    out, _ = partial_set
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    cv2.imwrite(str(copy / UNCERTAIN_DIR / "f1.png"), np.zeros((10, 12), np.uint8))
+    with pytest.raises(InputError, match="is 12x10 but its mask is 256x256"):
+        load_sequences([copy])

@@ -99,7 +99,11 @@ def _still_sequences(folder: Path, limit: int | None) -> list[TrainingSequence]:
             path = uncertain_dir / f"{pair.name}.png"
             if not path.is_file():
                 raise InputError(f"{folder} has an {UNCERTAIN_DIR}/ folder but no {path.name} in it")
-            uncertain = (read_label_image(path) > 0).reshape(vessel.shape)
+            uncertain = read_label_image(path) > 0
+            if uncertain.shape != vessel.shape[1:]:
+                raise InputError(f"{path} is {uncertain.shape[1]}x{uncertain.shape[0]} but its mask is "
+                                 f"{vessel.shape[2]}x{vessel.shape[1]}")
+            uncertain = uncertain[None]
         out.append(TrainingSequence(f"{folder.name}/{pair.name}", frames, vessel, uncertain=uncertain))
     return out
 
@@ -243,14 +247,13 @@ class ClipSampler:
             static = draw < self.static_fraction
             if not static and draw < self.static_fraction + self.slow_fraction:
                 clip = slow_clip(clip, self.rng)
-        before_augmenting = self.rng.bit_generator.state
-        clip_in = clip
-        clip, mask = self._augment_pair(clip_in, mask)
-        if uncertain is not None:  # the same draws again, so that both maps move alike
-            after = self.rng.bit_generator.state
-            self.rng.bit_generator.state = before_augmenting
-            _, uncertain = self._augment_pair(clip_in, uncertain)
-            self.rng.bit_generator.state = after
+        if uncertain is None:
+            clip, mask = self._augment_pair(clip, mask)
+        else:  # the same draws twice, so that the uncertain map moves with the mask
+            before = self.rng.bit_generator.state
+            _, uncertain = self._augment_pair(clip, uncertain)
+            self.rng.bit_generator.state = before
+            clip, mask = self._augment_pair(clip, mask)
         if static:
             clip = static_clip(clip)
         target = mask.astype(np.float32)
