@@ -385,3 +385,63 @@ def test_input_scale_keeps_the_run_size(tiny_weights: str) -> None:
     assert np.array_equal(result.masks.labels[0], labels[0])
     with pytest.raises(InputError, match="scale"):
         get("fsvos", weights=tiny_weights, scale=10)
+
+
+def _logits(net: FSVOSNet, frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Class logits of frame 1 read from frame 0 (with `masks`): ``frames (2, 1, H, W)``."""
+    with torch.inference_mode():
+        features = net.encode_key(frames)
+        first = {k: (v if k == "size" else v[:1]) for k, v in features.items()}
+        second = {k: (v if k == "size" else v[1:]) for k, v in features.items()}
+        values = net.encode_value(first, masks)
+        logits, _ = net.segment(second, first["key"][:, None], values[:, None], MatchingConfig(window=3))
+    return logits
+
+
+def test_a_network_grown_with_the_fine_refinement_starts_where_its_weights_left_off(tmp_path) -> None:
+    from angioseg.methods.fsvos.training import initialise_from
+
+    torch.manual_seed(1)
+    small = dict(key_width=0.125, key_dim=8, value_dim=16, decoder_channels=[16, 8], projection_dim=8)
+    plain = build_fsvos("lite", refine_channels=0, **small).eval()
+    path = tmp_path / "plain.safetensors"
+    save_fsvos(plain, path, info={})
+    grown = build_fsvos("lite", refine_channels=4, **small)
+    missing = initialise_from(grown, str(path))
+    assert missing and all(name.startswith("refine.") for name in missing)
+    frames, masks = torch.rand(2, 1, 40, 56), (torch.rand(1, 2, 40, 56) > 0.7).float()
+    assert torch.allclose(_logits(grown.eval(), frames, masks), _logits(plain, frames, masks), atol=1e-6)
+    # once its last layer is no longer zero, the refinement changes single pixels: full-size detail
+    torch.nn.init.normal_(grown.refine.out.weight, std=0.1)
+    difference = (_logits(grown, frames, masks) - _logits(plain, frames, masks)).abs()[0, 1]
+    assert difference.shape == (40, 56) and difference.max() > 1e-3
+    assert not torch.allclose(difference[0::2, 0::2], difference[1::2, 1::2])  # not constant per 2×2 block
+    # and weights of another architecture are refused with one line
+    with pytest.raises(InputError, match="holds layers this network lacks"):
+        initialise_from(build_fsvos("lite", refine_channels=0, **small), str(_saved(grown, tmp_path)))
+    with pytest.raises(InputError, match="does not fit this network"):
+        initialise_from(build_fsvos("lite", refine_channels=0, **{**small, "key_dim": 16}), str(path))
+
+
+def _saved(net: FSVOSNet, folder) -> str:
+    path = folder / "grown.safetensors"
+    save_fsvos(net, path, info={})
+    return str(path)
+
+
+def test_weights_without_the_refinement_field_still_load(tmp_path) -> None:
+    """Weights written before `refine_channels` existed (no such key in their config) load as 0."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    net = build_fsvos("lite", refine_channels=0, key_width=0.125, key_dim=8, value_dim=16, decoder_channels=[16, 8], projection_dim=8)
+    config = net.config.to_dict()
+    del config["refine_channels"]
+    path = tmp_path / "old.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path),
+              metadata={"architecture": "fsvos", "config": json.dumps(config), "info": "{}"})
+    loaded, _ = load_fsvos(path)
+    assert loaded.config.refine_channels == 0 and loaded.refine is None
+    assert set(loaded.state_dict()) == set(load_file(str(path)))

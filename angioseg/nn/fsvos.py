@@ -15,6 +15,14 @@ Written from the FSVOS paper (Sec. 3.1-3.2, 4.1.3) and the STCN design it builds
 * **Decoder**: the readout concatenated with the query's stride-16 feature, compressed by a
   residual block, upsampled twice with the stride-8 and stride-4 skips, one logit per object
   at stride 4, bilinear to full size.
+* **Fine refinement** (ours, ``refine_channels`` > 0; not in the paper or STCN): a stride-4
+  logit cannot place a 1-2 px guidewire, marker ring or distal branch, so the decoder goes on
+  to stride 2 with the key encoder's stem feature and the frame itself as skip, and adds a
+  full-size residual to the upsampled stride-4 logit:
+  ``l = up(l₄) + shuffle(conv(Block(skip(f₂, unshuffle(frame)) + up(W x₄))))``. That last
+  ``conv`` starts at zero, so a network grown from weights without the stage starts
+  exactly where they left off. Object-independent terms (the stem skip) are computed
+  once per frame, not once per object.
 * **Soft aggregation** of the objects (STM/STCN): with p_o = sigmoid(logit_o) and the
   background p_0 = Π_o (1 - p_o), the class logits are log(p / (1 - p)) (clamped) and the
   class probabilities their softmax over {background, objects}.
@@ -57,12 +65,15 @@ class FSVOSConfig:
     value_dim: int = 64
     decoder_channels: tuple[int, int] = (32, 16)
     projection_dim: int = 32
+    #: Channels of the stride-2 / full-size refinement (0: none, the paper's stride-4 output).
+    refine_channels: int = 0
 
     @classmethod
     def preset(cls, name: str) -> "FSVOSConfig":
-        """"lite" (CPU) or "paper" (ResNet-50 / ResNet-18, key 64, value 512)."""
+        """"lite" (CPU, with the fine refinement) or "paper" (ResNet-50 / ResNet-18, key 64,
+        value 512, stride-4 output as STCN's)."""
         if name == "lite":
-            return cls()
+            return cls(refine_channels=8)
         if name == "paper":
             return cls(key_encoder="resnet50", key_width=1.0, value_width=1.0, key_dim=64, value_dim=512,
                        decoder_channels=(256, 256), projection_dim=128)
@@ -109,6 +120,33 @@ class UpsampleBlock(nn.Module):
         return self.block(self.skip_conv(skip) + up)
 
 
+class FineRefinement(nn.Module):
+    """Stride-4 decoder feature -> a full-size residual logit (module docstring, "Fine refinement").
+
+    Every convolution runs at stride 2; the full-size detail comes from the frame folded into
+    the channels (pixel unshuffle: each 2×2 block's four pixels as four channels) on the way in
+    and from four sub-pixel logits per stride-2 cell (pixel shuffle) on the way out.
+
+    ``shared(f2 (B, C2, H/2, W/2), image (B, 1, H, W))`` -> the per-frame skip ``(B, r, H/2, W/2)``;
+    ``forward(skip (N, r, H/2, W/2), x4 (N, C4, H/4, W/4))`` -> residual logits ``(N, 1, H, W)``
+    (N = frames × objects).
+    """
+
+    def __init__(self, stem_channels: int, decoder_channels: int, channels: int) -> None:
+        super().__init__()
+        self.skip_conv = nn.Conv2d(stem_channels + 4, channels, 3, padding=1)
+        self.reduce = nn.Conv2d(decoder_channels, channels, 1)
+        self.block = ResBlock(channels, channels)
+        self.out = nn.Conv2d(channels, 4, 3, padding=1)
+
+    def shared(self, stem: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.skip_conv(torch.cat([stem, F.pixel_unshuffle(image, 2)], dim=1))
+
+    def forward(self, skip: torch.Tensor, x4: torch.Tensor) -> torch.Tensor:
+        x2 = F.interpolate(self.reduce(F.relu(x4)), size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return F.pixel_shuffle(self.out(F.relu(self.block(skip + x2))), 2)
+
+
 def standardise(frames: torch.Tensor) -> torch.Tensor:
     """Per-frame zero mean, unit variance: ``(B, 1, H, W) -> (B, 1, H, W)`` (std floored at 1e-3)."""
     mean = frames.mean(dim=(2, 3), keepdim=True)
@@ -152,7 +190,7 @@ class FSVOSNet(nn.Module):
         c = self.config
         self.key_encoder = ResNetEncoder(depth=c.key_encoder, in_channels=1, width=c.key_width, stages=3)
         self.value_encoder = ResNetEncoder(depth="resnet18", in_channels=3, width=c.value_width, stages=3)
-        f4, f8, f16 = self.key_encoder.channels[1:4]  # strides 4, 8, 16
+        f2, f4, f8, f16 = self.key_encoder.channels[0:4]  # strides 2, 4, 8, 16
         v16 = self.value_encoder.channels[3]
         self.key_projection = nn.Conv2d(f16, c.key_dim, 3, padding=1)
         self.value_fusion = nn.Sequential(ResBlock(v16 + f16, c.value_dim), ResBlock(c.value_dim, c.value_dim))
@@ -161,19 +199,27 @@ class FSVOSNet(nn.Module):
         self.up_16_8 = UpsampleBlock(f8, up8, up8)
         self.up_8_4 = UpsampleBlock(f4, up8, up4)
         self.predict = nn.Conv2d(up4, 1, 3, padding=1)
+        self.refine = FineRefinement(f2, up4, c.refine_channels) if c.refine_channels > 0 else None
         self.projection = nn.Sequential(nn.Conv2d(f16, f16, 1), nn.ReLU(inplace=True), nn.Conv2d(f16, c.projection_dim, 1))
         init_weights(self)
         nn.init.normal_(self.predict.weight, std=1e-3)  # start from logits near 0: p = 0.5 everywhere
         nn.init.zeros_(self.predict.bias)
+        if self.refine is not None:
+            nn.init.zeros_(self.refine.out.weight)  # the refinement starts as the identity
+            nn.init.zeros_(self.refine.out.bias)
 
     def encode_key(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``frames (B, 1, H, W)`` in [0, 1] -> {"key" (B, Dk, h, w), "f16", "f8", "f4", "size"}."""
+        """``frames (B, 1, H, W)`` in [0, 1] -> {"key" (B, Dk, h, w), "f16", "f8", "f4", "image",
+        "size"} and, with the fine refinement, "skip2" (its stride-2 skip, per frame)."""
         if frames.ndim != 4 or frames.shape[1] != 1:
             raise InputError(f"FSVOSNet expects (B, 1, H, W) frames; got {tuple(frames.shape)}")
         size = torch.tensor(frames.shape[-2:])
         image = _pad16(standardise(frames))
-        _, f4, f8, f16 = self.key_encoder(image)
-        return {"key": self.key_projection(f16), "f16": f16, "f8": f8, "f4": f4, "image": image, "size": size}
+        f2, f4, f8, f16 = self.key_encoder(image)
+        features = {"key": self.key_projection(f16), "f16": f16, "f8": f8, "f4": f4, "image": image, "size": size}
+        if self.refine is not None:
+            features["skip2"] = self.refine.shared(f2, image)
+        return features
 
     def encode_value(self, features: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
         """Values of a memory frame: ``masks (B, O, H, W)`` in [0, 1] -> ``(B, O, Dv, h, w)``."""
@@ -199,6 +245,8 @@ class FSVOSNet(nn.Module):
         logits = self.predict(F.relu(x))
         padded = features["image"].shape[-2:]
         logits = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
+        if self.refine is not None:
+            logits = logits + self.refine(repeat("skip2"), x)
         height, width = (int(v) for v in features["size"])
         logits = logits[..., :height, :width].reshape(b, o, height, width)
         return soft_aggregate(logits)

@@ -29,6 +29,7 @@ RUN/fsvos.safetensors holds the weights and the training record; RUN/checkpoint.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import subprocess
@@ -79,6 +80,10 @@ class FSVOSTrainConfig:
     threads: int | None = None
     checkpoint_every: int = 250
     log_every: int = 50
+    #: Channels of the network's fine refinement (None: the width preset's; 0: none).
+    refine_channels: int | None = None
+    #: Start from these FSVOS weights (layers they lack, e.g. a new refinement, start fresh).
+    init_from: str | None = None
 
 
 @dataclass
@@ -244,6 +249,22 @@ def clip_losses(net: FSVOSNet, frames: torch.Tensor, classes: torch.Tensor, obje
     return losses
 
 
+def initialise_from(net: FSVOSNet, path: str) -> list[str]:
+    """Copy every tensor of the FSVOS weights at `path` into `net`; the names `net` has and
+    the file lacks (a newly added stage) keep their fresh initialisation and are returned.
+    A tensor the file has and `net` lacks, or of another shape, is refused."""
+    from angioseg.methods.fsvos.weights import load_fsvos
+
+    source, _ = load_fsvos(path)
+    try:
+        result = net.load_state_dict(source.state_dict(), strict=False)
+    except RuntimeError as error:  # a tensor of another shape
+        raise InputError(f"{path} does not fit this network ({str(error).splitlines()[-1].strip()})") from None
+    if result.unexpected_keys:
+        raise InputError(f"{path} holds layers this network lacks: {', '.join(result.unexpected_keys[:3])}")
+    return list(result.missing_keys)
+
+
 def _git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False,
@@ -261,7 +282,9 @@ def train(config: FSVOSTrainConfig, *, resume: bool = False, progress: bool = Tr
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     runs = load_runs(config.data, config.exclude_labels)
-    net = build_fsvos(config.width)
+    net = build_fsvos(config.width, **({} if config.refine_channels is None else {"refine_channels": config.refine_channels}))
+    if config.init_from and not resume:
+        initialise_from(net, config.init_from)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.steps) / config.steps)))
     matching = MatchingConfig(window=config.window)
@@ -307,6 +330,8 @@ def train(config: FSVOSTrainConfig, *, resume: bool = False, progress: bool = Tr
     info = {"config": asdict(config), "steps_done": config.steps, "training_sequences": len(runs),
             "seconds": round(time.perf_counter() - started, 1), "history": history[-5:], "commit": _git_commit(),
             "command": " ".join(["python -m angioseg.methods.fsvos.training", *sys.argv[1:]]), "unseen_labels": config.exclude_labels}
+    if config.init_from:
+        info["init_from_sha256"] = hashlib.sha256(Path(config.init_from).read_bytes()).hexdigest()
     return save_fsvos(net, out / WEIGHTS_NAME, info=info)
 
 
@@ -316,9 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="run folder (weights, checkpoint)")
     defaults = FSVOSTrainConfig(data=[], out="")
     for name in ("width", "steps", "batch", "crop", "max_skip", "max_objects", "lr", "clip_grad", "contrastive_weight", "temperature",
-                 "window", "seed", "threads", "checkpoint_every", "log_every"):
+                 "window", "seed", "threads", "checkpoint_every", "log_every", "refine_channels", "init_from"):
         value = getattr(defaults, name)
-        kind = type(value) if value is not None else int
+        kind = type(value) if value is not None else (str if name == "init_from" else int)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
     parser.add_argument("--exclude-labels", default=",".join(defaults.exclude_labels),
                         help="label names erased from training (unseen classes); empty for none")
