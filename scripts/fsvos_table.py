@@ -20,12 +20,17 @@ def display(spec: str) -> str:
     """A method spec without its weights path: 'fsvos:weights=W,window=7' -> 'fsvos window=7'."""
     name, _, options = spec.partition(":")
     kept = [o for o in options.split(",") if o and not o.startswith("weights=")]
-    nocl = any(o.startswith("weights=") and "nocl" in o for o in options.split(","))
+    weights = next((o for o in options.split(",") if o.startswith("weights=")), "")
+    nocl = "nocl" in weights
     label = name + (" " + " ".join(kept) if kept else "")
     if name == "fsvos" and not kept:
-        label += " (default: local k=7, same-position windows, r=3)"
+        label += " (default: local k=7, same-position windows, r=1)"
     if nocl:
         label += " [no contrastive loss]"
+    elif "refine/ctrl" in weights:
+        label += " [no refinement, fine-tuned alike]"
+    elif "runs/cl" in weights:
+        label += " [no refinement, before fine-tuning]"
     label = label.replace("window=none", "global (STCN-style)").replace("reference=match", "best-match windows (paper Eq. 8-9)")
     return label
 
@@ -63,7 +68,8 @@ def table(report: dict, *, columns: tuple[str, ...]) -> list[str]:
 def main(folder: str) -> int:
     root = Path(folder)
     out = ["# FSVOS: one labelled frame -> every frame", "",
-           "Regenerate: `scripts/train_fsvos.sh` (weights), `scripts/evaluate_fsvos.sh` (reports in out/fsvos/eval,",
+           "Regenerate: `scripts/train_fsvos.sh` then `scripts/train_fsvos_refine.sh` (weights),",
+           "`scripts/evaluate_fsvos.sh` (reports in out/fsvos/eval,",
            "this page via `python scripts/fsvos_table.py out/fsvos/eval`). DAVIS J (region), F (contour), J&F",
            "per object, averaged over objects then videos; the prompt frame is not scored. `peak`: the prompt",
            "is the reference of the frame of peak opacification (XACV's protocol); `early`: of the first",
@@ -79,7 +85,20 @@ def main(folder: str) -> int:
                 continue
             columns = ("jf", "j", "f", "seen_jf", "unseen_jf", "vessel", "fps") if key == "phantom" else ("jf", "j", "f", "fps")
             out += [f"Protocol `{protocol}`:", ""] + table(report, columns=columns) + [""]
-    out += ["## Ablations", "", "Contrastive loss (weight 0.01 vs 0, same data, steps and seed), protocol `peak`:", ""]
+    out += ["## Ablations", ""]
+    if any(load(root, f"refine_{key}") for key in SETS):
+        out += ["Fine refinement (stride-2 / full-size residual logits): the shipped network against the same",
+                "fine-tuning without it, and the network both started from, protocol `peak`:", ""]
+        for key in SETS:
+            report = load(root, f"refine_{key}")
+            if report:
+                columns = ("jf", "j", "f", "seen_jf", "unseen_jf", "fps") if key == "phantom" else ("jf", "j", "f", "fps")
+                out += [f"{key}:", ""] + table(report, columns=columns) + [""]
+    if any(load(root, f"contrastive_{key}") for key in SETS):
+        out += ["Contrastive loss (weight 0.01 vs 0, same data, steps and seed), protocol `peak`:", ""]
+    else:
+        out += ["Contrastive loss: not in this evaluation (its weights were not at hand); the measurement on the",
+                "network before the fine refinement is in [fsvos_previous.md](fsvos_previous.md#ablations).", ""]
     for key in SETS:
         report = load(root, f"contrastive_{key}")
         if report:

@@ -64,7 +64,7 @@ class FSVOSSegmenter(StreamingSegmenter):
 
     def __init__(self, *, device: str = "cpu", dtype: str = "float32", weights: str | None = None,
                  window: int | None = 7, reference: str = "same", top_k: int | None = None,
-                 matching: str = "auto", keyframe_every: int = 3, memory_frames: int = 8,
+                 matching: str = "auto", keyframe_every: int = 1, memory_frames: int = 8,
                  eviction: str = "oldest", memory_dtype: str = "float32", scale: float = 1.0) -> None:
         super().__init__(device=device, dtype=dtype)
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0.25 <= float(scale) <= 4.0:
