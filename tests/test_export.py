@@ -73,8 +73,9 @@ def test_fsvos_graphs_match_torch(tmp_path: Path) -> None:
         values = net.encode_value(features, masks)[0]  # (O, Dv, h, w)
         class_logits = net.decode(features, values[None])
     image = _pad16(standardise(frames)).numpy()
-    got_key, f16, f8, f4 = key.run(None, {"image": image})
-    for name, array in (("key", got_key), ("f16", f16), ("f8", f8), ("f4", f4)):
+    got_key, f16, f8, f4, skip2 = key.run(None, {"image": image})
+    assert net.refine is not None  # the shipped network has the fine refinement: its skip is a graph output
+    for name, array in (("key", got_key), ("f16", f16), ("f8", f8), ("f4", f4), ("skip2", skip2)):
         assert np.abs(features[name].numpy() - array).max() < 1e-4, name
     padded = _pad16(masks).numpy()
     others = np.clip(padded.sum(axis=1, keepdims=True) - padded, 0, 1)
@@ -82,7 +83,7 @@ def test_fsvos_graphs_match_torch(tmp_path: Path) -> None:
             "others": others.transpose(1, 0, 2, 3), "f16": np.repeat(f16, 2, axis=0)}
     (got_values,) = value.run(None, rows)
     assert np.abs(values.numpy() - got_values).max() < 1e-4
-    skips = {"f16": np.repeat(f16, 2, axis=0), "f8": np.repeat(f8, 2, axis=0), "f4": np.repeat(f4, 2, axis=0)}
+    skips = {name: np.repeat(array, 2, axis=0) for name, array in (("f16", f16), ("f8", f8), ("f4", f4), ("skip2", skip2))}
     (object_logits,) = decoder.run(None, {"readout": values.numpy(), **skips})
     from angioseg.nn.fsvos import soft_aggregate
 

@@ -10,11 +10,13 @@ FSVOS (``fsvos`` or an FSVOS weights file) becomes three graphs written beside e
 ``OUT.key.onnx``, ``OUT.value.onnx`` and ``OUT.decoder.onnx`` for ``-o OUT.onnx``; the memory
 (which frames to keep) and the matching (`angioseg.nn.matching.read_memory`) stay in Python:
 
-* key: ``image`` `(B, 1, Hp, Wp)` -> ``key`` `(B, Dk, Hp/16, Wp/16)`, ``f16``, ``f8``, ``f4``;
+* key: ``image`` `(B, 1, Hp, Wp)` -> ``key`` `(B, Dk, Hp/16, Wp/16)`, ``f16``, ``f8``, ``f4``
+  and, for a network with the fine refinement (`angioseg.nn.fsvos.FineRefinement`; the
+  shipped one has it), ``skip2`` `(B, r, Hp/2, Wp/2)`;
 * value: ``image``, ``mask`` and ``others`` `(N, 1, Hp, Wp)` (one row per object: its mask and
   the union of the other objects' masks, both in [0, 1]) and ``f16`` of the same frame
   repeated per object -> ``value`` `(N, Dv, Hp/16, Wp/16)`;
-* decoder: ``readout`` `(N, Dv, h, w)` with ``f16``, ``f8``, ``f4`` repeated per object ->
+* decoder: ``readout`` `(N, Dv, h, w)` with ``f16``, ``f8``, ``f4`` (and ``skip2``) repeated per object ->
   ``object_logits`` `(N, 1, Hp, Wp)`; crop to `(H, W)` and soft-aggregate the objects
   (`angioseg.nn.fsvos.soft_aggregate`) for the class logits.
 
@@ -198,15 +200,18 @@ def export_supervised(resolved: ResolvedModel, out: Path) -> Path:
 
 
 class FSVOSKeyGraph(nn.Module):
-    """``image (B, 1, Hp, Wp)`` -> key, f16, f8, f4 (the key encoder and its projection)."""
+    """``image (B, 1, Hp, Wp)`` -> key, f16, f8, f4 (the key encoder and its projection), and
+    the fine refinement's per-frame skip2 where the network has one."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.encoder, self.projection = net.key_encoder, net.key_projection
+        self.encoder, self.projection, self.refine = net.key_encoder, net.key_projection, net.refine
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        _, f4, f8, f16 = self.encoder(image)
-        return self.projection(f16), f16, f8, f4
+        f2, f4, f8, f16 = self.encoder(image)
+        if self.refine is None:
+            return self.projection(f16), f16, f8, f4
+        return self.projection(f16), f16, f8, f4, self.refine.shared(f2, image)
 
 
 class FSVOSValueGraph(nn.Module):
@@ -228,27 +233,37 @@ class FSVOSDecoderGraph(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.compress, self.up_16_8, self.up_8_4, self.predict = net.compress, net.up_16_8, net.up_8_4, net.predict
+        self.refine = net.refine
 
-    def forward(self, readout: torch.Tensor, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor) -> torch.Tensor:
+    def forward(self, readout: torch.Tensor, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
+                skip2: torch.Tensor | None = None) -> torch.Tensor:
         x = self.compress(torch.cat([readout, f16], dim=1))
         x = self.up_8_4(f4, self.up_16_8(f8, x))
-        return F.interpolate(self.predict(F.relu(x)), scale_factor=4.0, mode="bilinear", align_corners=False)
+        logits = F.interpolate(self.predict(F.relu(x)), scale_factor=4.0, mode="bilinear", align_corners=False)
+        if self.refine is not None:
+            logits = logits + self.refine(skip2, x)
+        return logits
 
 
 def fsvos_graph_inputs(net: nn.Module, side: int = 64) -> dict[str, tuple[torch.Tensor, ...]]:
     """Example inputs of the three graphs for a `side`² frame (tracing and tests)."""
     image = torch.zeros(1, 1, side, side)
     with torch.no_grad():
-        key, f16, f8, f4 = FSVOSKeyGraph(net)(image)
+        key, f16, *skips = FSVOSKeyGraph(net)(image)
         value = FSVOSValueGraph(net)(image, image, image, f16)
-    return {"key": (image,), "value": (image, image, image, f16), "decoder": (value, f16, f8, f4)}
+    return {"key": (image,), "value": (image, image, image, f16), "decoder": (value, f16, *skips)}
 
 
-_FSVOS_NAMES = {
-    "key": (["image"], ["key", "f16", "f8", "f4"]),
-    "value": (["image", "mask", "others", "f16"], ["value"]),
-    "decoder": (["readout", "f16", "f8", "f4"], ["object_logits"]),
-}
+def fsvos_graph_names(net: nn.Module) -> dict[str, tuple[list[str], list[str]]]:
+    """Input and output names of the three graphs (``skip2`` only with the fine refinement)."""
+    skips = ["f8", "f4"] + (["skip2"] if net.refine is not None else [])
+    return {
+        "key": (["image"], ["key", "f16", *skips]),
+        "value": (["image", "mask", "others", "f16"], ["value"]),
+        "decoder": (["readout", "f16", *skips], ["object_logits"]),
+    }
+
+
 _FSVOS_GRAPHS = {"key": FSVOSKeyGraph, "value": FSVOSValueGraph, "decoder": FSVOSDecoderGraph}
 
 
@@ -287,7 +302,8 @@ def export_fsvos(resolved: ResolvedModel, out: Path) -> list[Path]:
     net = copy.deepcopy(net).eval()
     inputs = fsvos_graph_inputs(net)
     paths = fsvos_paths(out)
-    data = {part: _with_metadata(_trace(_FSVOS_GRAPHS[part](net), inputs[part], _FSVOS_NAMES[part]),
+    names = fsvos_graph_names(net)
+    data = {part: _with_metadata(_trace(_FSVOS_GRAPHS[part](net), inputs[part], names[part]),
                                  fsvos_metadata(resolved, net, part)) for part in FSVOS_PARTS}
     with _atomic_files(list(paths.values())) as temporaries:
         for part, tmp in zip(FSVOS_PARTS, temporaries):
