@@ -3,13 +3,15 @@
 Per frame t (``step(frame)``):
 
 1. the key encoder turns the frame into its key and skip features;
-2. the key reads the memory (`angioseg.nn.matching`: local k × k windows around the
-   best-matching key of every memory frame by default, or global);
+2. the key reads the memory (`angioseg.nn.matching`: by default a local 7 × 7 window of
+   every memory frame around the query's own position; the best-matching key's position,
+   Eq. 8-9, or global matching as options);
 3. the decoder turns each object's readout into a logit, soft-aggregated into class
    probabilities ``(C, H, W)``; labels are the most probable class where the foreground
    probability reaches 0.5;
-4. every r-th propagated frame is added to the memory with its predicted probabilities
-   as soft masks (`MemoryBank`: bounded, labelled frames permanent).
+4. every r-th propagated frame (r = 1 by default: every frame) is added to the memory with
+   its predicted probabilities as soft masks (`MemoryBank`: bounded, labelled frames
+   permanent, the oldest other frame evicted first).
 
 ``step(frame, mask=labels)`` adds a labelled frame to the memory (permanent). `segment`
 propagates **forward** from the first labelled frame to the end and **backward** from it to
