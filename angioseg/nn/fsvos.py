@@ -235,18 +235,23 @@ class FSVOSNet(nn.Module):
         values = self.value_fusion(torch.cat([v16, f16], dim=1))
         return values.view(b, o, *values.shape[1:])
 
+    def object_logits(self, readout: torch.Tensor, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
+                      skip2: torch.Tensor | None = None) -> torch.Tensor:
+        """One row per (frame, object): ``readout (N, Dv, h, w)`` and the query's skips repeated
+        per object -> object logits ``(N, 1, 16h, 16w)`` at the padded size (before the crop and
+        the soft aggregation; the ONNX decoder graph is this function)."""
+        x = self.compress(torch.cat([readout, f16], dim=1))
+        x = self.up_8_4(f4, self.up_16_8(f8, x))
+        logits = F.interpolate(self.predict(F.relu(x)), scale_factor=4.0, mode="bilinear", align_corners=False)
+        if self.refine is not None:
+            logits = logits + self.refine(skip2, x)
+        return logits
+
     def decode(self, features: dict[str, torch.Tensor], readout: torch.Tensor) -> torch.Tensor:
         """``readout (B, O, Dv, h, w)`` -> class logits ``(B, O + 1, H, W)`` (soft aggregation)."""
         b, o = readout.shape[:2]
-        repeat = lambda name: features[name].repeat_interleave(o, dim=0)  # noqa: E731
-        x = self.compress(torch.cat([readout.flatten(0, 1), repeat("f16")], dim=1))
-        x = self.up_16_8(repeat("f8"), x)
-        x = self.up_8_4(repeat("f4"), x)
-        logits = self.predict(F.relu(x))
-        padded = features["image"].shape[-2:]
-        logits = F.interpolate(logits, size=padded, mode="bilinear", align_corners=False)
-        if self.refine is not None:
-            logits = logits + self.refine(repeat("skip2"), x)
+        skips = [features[name].repeat_interleave(o, dim=0) for name in ("f16", "f8", "f4", "skip2") if name in features]
+        logits = self.object_logits(readout.flatten(0, 1), *skips)
         height, width = (int(v) for v in features["size"])
         logits = logits[..., :height, :width].reshape(b, o, height, width)
         return soft_aggregate(logits)

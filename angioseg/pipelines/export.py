@@ -228,21 +228,15 @@ class FSVOSValueGraph(nn.Module):
 
 class FSVOSDecoderGraph(nn.Module):
     """``readout (N, Dv, h, w)`` with the skips -> object logits ``(N, 1, Hp, Wp)`` (before the
-    crop to the frame and the soft aggregation over objects)."""
+    crop to the frame and the soft aggregation over objects): `FSVOSNet.object_logits`."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.compress, self.up_16_8, self.up_8_4, self.predict = net.compress, net.up_16_8, net.up_8_4, net.predict
-        self.refine = net.refine
+        self.net = net
 
     def forward(self, readout: torch.Tensor, f16: torch.Tensor, f8: torch.Tensor, f4: torch.Tensor,
                 skip2: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.compress(torch.cat([readout, f16], dim=1))
-        x = self.up_8_4(f4, self.up_16_8(f8, x))
-        logits = F.interpolate(self.predict(F.relu(x)), scale_factor=4.0, mode="bilinear", align_corners=False)
-        if self.refine is not None:
-            logits = logits + self.refine(skip2, x)
-        return logits
+        return self.net.object_logits(readout, f16, f8, f4, skip2)
 
 
 def fsvos_graph_inputs(net: nn.Module, side: int = 64) -> dict[str, tuple[torch.Tensor, ...]]:
